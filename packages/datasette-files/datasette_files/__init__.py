@@ -1,0 +1,1 @@
+"""datasette-files: file management for Datasette."""

@@ -1,0 +1,262 @@
+"""The public storage interface: what a storage plugin implements.
+
+This module is a stable API. Storage plugins written for datasette-files 0.1a3
+(abstract methods plus ``receive_upload``) keep working; everything added since
+has a default so old plugins need no change.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FileMetadata",
+    "FileTooLarge",
+    "MultipartUpload",
+    "Storage",
+    "StorageCapabilities",
+    "StorageConfigError",
+    "StorageUnavailable",
+    "UploadInstructions",
+    "UploadVerificationError",
+]
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+
+GetSecret = Callable[[str], Awaitable["str | None"]]
+
+
+@dataclass
+class FileMetadata:
+    """What a storage knows about one stored object."""
+
+    path: str
+    filename: str
+    content_type: str | None = None
+    content_hash: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    created_at: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class StorageCapabilities:
+    """What a storage can do; the core only offers what is declared here."""
+
+    can_upload: bool = False
+    can_delete: bool = False
+    can_list: bool = False
+    can_generate_signed_urls: bool = False
+    requires_proxy_download: bool = False
+    max_file_size: int | None = None
+    # Added after 0.1a3, all default to False.
+    can_direct_upload: bool = False
+    can_multipart_upload: bool = False
+    can_range_read: bool = False
+
+
+@dataclass
+class MultipartUpload:
+    """How a client uploads a large file in parts straight to the backend."""
+
+    part_size: int
+    part_count: int
+    # The storage's own handle, e.g. an S3 UploadId.
+    upload_id: str
+
+
+@dataclass
+class UploadInstructions:
+    """How a client should send the bytes of one upload.
+
+    For a single request: send ``upload_method`` to ``upload_url`` with
+    ``upload_headers``; for a POST with ``upload_fields``, send a
+    multipart/form-data body of those fields followed by a ``file`` field.
+    When ``multipart`` is set, ask the core for presigned part URLs instead.
+    ``state`` is private to the storage: the core persists it with the pending
+    upload and hands it back to ``complete_upload`` / ``abort_upload``.
+    """
+
+    upload_url: str
+    upload_method: str = "POST"
+    upload_headers: dict = field(default_factory=dict)
+    upload_fields: dict = field(default_factory=dict)
+    multipart: MultipartUpload | None = None
+    state: dict = field(default_factory=dict)
+
+
+class FileTooLarge(Exception):
+    """The upload is larger than the source allows."""
+
+
+class StorageConfigError(ValueError):
+    """A source's config is invalid. Message should name the key."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+class StorageUnavailable(Exception):
+    """The backend cannot be reached right now; the request may be retried."""
+
+
+class UploadVerificationError(Exception):
+    """A direct upload is missing from the backend or has the wrong size."""
+
+
+class Storage(ABC):
+    """Base class for storage backends.
+
+    The core creates one instance per configured source and awaits
+    ``configure(config, get_secret)`` before use. Paths are relative keys
+    chosen by the core (never raw client input); a storage maps them to its
+    own namespace (a directory, a bucket prefix).
+    """
+
+    @property
+    @abstractmethod
+    def storage_type(self) -> str:
+        """Short name used in ``storage:`` config, e.g. ``filesystem``."""
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> StorageCapabilities:
+        """What this storage supports."""
+
+    @abstractmethod
+    async def configure(self, config: dict, get_secret: GetSecret) -> None:
+        """Validate and apply the source config.
+
+        Raise ``StorageConfigError`` (or ``KeyError``/``ValueError``) for bad
+        config: startup stops. Raise ``StorageUnavailable`` if the backend
+        cannot be reached: the source is marked unavailable and retried.
+        """
+
+    @abstractmethod
+    async def get_file_metadata(self, path: str) -> FileMetadata | None:
+        """Metadata for ``path``, or None if it does not exist."""
+
+    @abstractmethod
+    async def read_file(self, path: str) -> bytes:
+        """The whole file. Prefer ``stream_file`` for anything large."""
+
+    async def read_file_limited(self, path: str, max_bytes: int) -> bytes:
+        """At most ``max_bytes`` from the start of the file."""
+        chunks = []
+        remaining = max_bytes
+        async for chunk in self.stream_file(path):
+            chunks.append(chunk[:remaining])
+            remaining -= len(chunks[-1])
+            if remaining <= 0:
+                break
+        return b"".join(chunks)
+
+    async def read_bytes(self, path: str, num_bytes: int = 2048) -> bytes:
+        """The first ``num_bytes`` of the file (for previews and sniffing)."""
+        return await self.read_file_limited(path, num_bytes)
+
+    async def stream_file(
+        self, path: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yield the bytes of ``path`` from ``start`` to ``end`` inclusive.
+
+        The default reads the whole file once; storages should override it.
+        """
+        data = await self.read_file(path)
+        stop = len(data) if end is None else end + 1
+        for offset in range(start, stop, DEFAULT_CHUNK_SIZE):
+            yield data[offset : min(offset + DEFAULT_CHUNK_SIZE, stop)]
+
+    async def receive_upload(
+        self, path: str, stream: AsyncIterator[bytes], content_type: str | None
+    ) -> FileMetadata:
+        """Store the bytes from ``stream`` at ``path``.
+
+        Must not leave a partial object at ``path`` if ``stream`` raises.
+        """
+        raise NotImplementedError(f"{self.storage_type} does not accept uploads")
+
+    async def delete_file(self, path: str) -> None:
+        """Delete ``path``; deleting a missing file is not an error."""
+        raise NotImplementedError(f"{self.storage_type} cannot delete files")
+
+    async def list_files(
+        self, prefix: str = "", cursor: str | None = None, limit: int = 100
+    ) -> tuple[list[FileMetadata], str | None]:
+        """One page of stored objects and the cursor for the next page."""
+        raise NotImplementedError(f"{self.storage_type} cannot list files")
+
+    async def download_url(
+        self,
+        path: str,
+        expires_in: int = 300,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """A short-lived URL the client can fetch directly, or None to proxy."""
+        return None
+
+    async def prepare_upload(
+        self,
+        path: str,
+        content_type: str | None,
+        size: int,
+        expires_in: int = 3600,
+    ) -> UploadInstructions | None:
+        """Instructions for a direct client-to-backend upload.
+
+        Return None (the default) to have the bytes sent through Datasette.
+        """
+        return None
+
+    async def presign_parts(
+        self, path: str, state: dict, part_numbers: list[int], expires_in: int = 3600
+    ) -> dict[int, str]:
+        """Presigned URLs for the given parts of a multipart direct upload."""
+        raise NotImplementedError(f"{self.storage_type} has no multipart uploads")
+
+    async def complete_upload(
+        self, path: str, state: dict, parts: list[dict] | None = None
+    ) -> None:
+        """Finish a direct upload (e.g. complete an S3 multipart upload)."""
+
+    async def abort_upload(self, path: str, state: dict) -> None:
+        """Remove any partial data left by an unfinished upload."""
+        try:
+            await self.delete_file(path)
+        except NotImplementedError:
+            pass
+
+    async def list_unfinished_uploads(self) -> list[dict]:
+        """Partial uploads the backend holds (temp files, multipart uploads).
+
+        Each dict has at least ``path`` and ``state`` suitable for
+        ``abort_upload``. Used by the sweep after a crash.
+        """
+        return []
+
+    async def check_available(self) -> None:
+        """Raise ``StorageUnavailable`` if the backend cannot be reached."""
+
+    async def close(self) -> None:
+        """Release clients and connections at shutdown."""
+
+
+def content_type_or_default(content_type: str | None) -> str:
+    return content_type or "application/octet-stream"
+
+
+def safe_join(root: str, path: str) -> str:
+    """Join ``path`` under ``root`` and refuse anything that escapes it."""
+    root_real = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(root_real, path))
+    if full != root_real and not full.startswith(root_real + os.sep):
+        raise ValueError(f"path escapes the storage root: {path!r}")
+    return full
+
