@@ -1,1 +1,73 @@
-"""datasette-files: file management for Datasette."""
+"""datasette-files: file management for Datasette.
+
+Hook implementations only; the logic lives in the modules they call.
+"""
+
+from __future__ import annotations
+
+from datasette import hookimpl
+from datasette.plugins import pm
+
+from . import hookspecs
+from .files import File, get_file
+from .filesystem import FilesystemStorage
+from .lifecycle import shutdown_files, start_files
+from .permissions import ACTIONS, may_browse_any, permission_sql
+from .routes import ROUTES
+
+__all__ = ["File", "get_file"]
+
+pm.add_hookspecs(hookspecs)
+
+
+@hookimpl
+def register_files_storage_types(datasette):
+    return [FilesystemStorage]
+
+
+@hookimpl
+def register_actions(datasette):
+    return ACTIONS
+
+
+@hookimpl
+def permission_resources_sql(datasette, actor, action):
+    return permission_sql(datasette, actor, action)
+
+
+@hookimpl
+def register_routes(datasette):
+    return ROUTES
+
+
+@hookimpl
+def startup(datasette):
+    async def inner():
+        await start_files(datasette)
+
+    return inner
+
+
+@hookimpl
+def shutdown(datasette):
+    async def inner():
+        await shutdown_files(datasette)
+
+    return inner
+
+
+async def _browse_link(datasette, actor):
+    state = getattr(datasette, "_datasette_files_state", None)
+    if state and await may_browse_any(datasette, actor, state.sources):
+        return [{"href": datasette.urls.path("/-/files"), "label": "Files"}]
+    return []
+
+
+@hookimpl
+def menu_links(datasette, actor, request):
+    return _browse_link(datasette, actor)
+
+
+@hookimpl
+def homepage_actions(datasette, actor, request):
+    return _browse_link(datasette, actor)

@@ -259,4 +259,3 @@ def safe_join(root: str, path: str) -> str:
     if full != root_real and not full.startswith(root_real + os.sep):
         raise ValueError(f"path escapes the storage root: {path!r}")
     return full
-

@@ -1,0 +1,226 @@
+"""The built-in ``filesystem`` storage: files in a directory on local disk."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import secrets
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+from .base import (
+    FileMetadata,
+    Storage,
+    StorageCapabilities,
+    StorageConfigError,
+    StorageUnavailable,
+    safe_join,
+)
+
+DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
+CHUNK_SIZE = 1024 * 1024
+# Temp files live in the source root (same filesystem, so rename is atomic)
+# under a prefix that listings skip and the sweep removes.
+TEMP_PREFIX = ".datasette-files-tmp-"
+CONFIG_KEYS = {"root", "max_file_size"}
+
+
+def _run(func, *args):
+    return asyncio.get_running_loop().run_in_executor(None, func, *args)
+
+
+class FilesystemStorage(Storage):
+    """Stores each file under ``root``, written via temp file + fsync + rename."""
+
+    storage_type = "filesystem"
+
+    def __init__(self):
+        self.root = None
+        self.max_file_size = DEFAULT_MAX_FILE_SIZE
+
+    @property
+    def capabilities(self) -> StorageCapabilities:
+        return StorageCapabilities(
+            can_upload=True,
+            can_delete=True,
+            can_list=True,
+            requires_proxy_download=True,
+            can_range_read=True,
+            max_file_size=self.max_file_size,
+        )
+
+    async def configure(self, config, get_secret) -> None:
+        unknown = set(config) - CONFIG_KEYS
+        if unknown:
+            key = sorted(unknown)[0]
+            raise StorageConfigError(f"unknown config key '{key}'", key=key)
+        root = config.get("root")
+        if not isinstance(root, str) or not root.strip():
+            raise StorageConfigError(
+                "'root' is required: the directory to store files in", key="root"
+            )
+        max_file_size = config.get("max_file_size", DEFAULT_MAX_FILE_SIZE)
+        if isinstance(max_file_size, str) and max_file_size.isdigit():
+            max_file_size = int(max_file_size)
+        if (
+            not isinstance(max_file_size, int)
+            or isinstance(max_file_size, bool)
+            or max_file_size <= 0
+        ):
+            raise StorageConfigError(
+                "'max_file_size' must be a positive integer of bytes",
+                key="max_file_size",
+            )
+        self.max_file_size = max_file_size
+        self.root = os.path.realpath(root)
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as ex:
+            raise StorageConfigError(
+                f"'root' {root!r} cannot be created: {ex.strerror}", key="root"
+            ) from ex
+
+    async def check_available(self) -> None:
+        if not os.path.isdir(self.root) or not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"directory {self.root} is not writable")
+
+    def _full(self, path: str) -> str:
+        if not path or path.startswith(TEMP_PREFIX) or "\x00" in path:
+            raise ValueError(f"invalid path {path!r}")
+        return safe_join(self.root, path)
+
+    def _metadata(self, path: str, full: str) -> FileMetadata | None:
+        try:
+            stat = os.stat(full)
+        except FileNotFoundError:
+            return None
+        if not os.path.isfile(full):
+            return None
+        return FileMetadata(
+            path=path,
+            filename=os.path.basename(path),
+            content_type=mimetypes.guess_type(path)[0],
+            size=stat.st_size,
+            created_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+        )
+
+    async def get_file_metadata(self, path: str) -> FileMetadata | None:
+        return await _run(self._metadata, path, self._full(path))
+
+    async def read_file(self, path: str) -> bytes:
+        full = self._full(path)
+
+        def read():
+            with open(full, "rb") as fp:
+                return fp.read()
+
+        return await _run(read)
+
+    async def read_file_limited(self, path: str, max_bytes: int) -> bytes:
+        full = self._full(path)
+
+        def read():
+            with open(full, "rb") as fp:
+                return fp.read(max_bytes)
+
+        return await _run(read)
+
+    async def stream_file(
+        self, path: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        full = self._full(path)
+        fp = await _run(open, full, "rb")
+        try:
+            if start:
+                fp.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+                chunk = await _run(fp.read, size)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            fp.close()
+
+    async def receive_upload(self, path, stream, content_type) -> FileMetadata:
+        full = self._full(path)
+        temp = os.path.join(self.root, TEMP_PREFIX + secrets.token_hex(8))
+        fd = await _run(os.open, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        size = 0
+        try:
+            async for chunk in stream:
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    written = await _run(os.write, fd, view)
+                    view = view[written:]
+            await _run(os.fsync, fd)
+            os.close(fd)
+            fd = None
+            # No other writer uses this path: names carry a fresh ULID.
+            await _run(os.replace, temp, full)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            try:
+                os.unlink(temp)
+            except FileNotFoundError:
+                pass
+            raise
+        return FileMetadata(
+            path=path,
+            filename=os.path.basename(path),
+            content_type=content_type,
+            size=size,
+        )
+
+    async def delete_file(self, path: str) -> None:
+        try:
+            await _run(os.unlink, self._full(path))
+        except FileNotFoundError:
+            pass
+
+    async def list_files(self, prefix="", cursor=None, limit=100):
+        def scan():
+            names = sorted(
+                entry.name
+                for entry in os.scandir(self.root)
+                if entry.is_file()
+                and not entry.name.startswith(TEMP_PREFIX)
+                and entry.name.startswith(prefix)
+                and (cursor is None or entry.name > cursor)
+            )
+            page = names[:limit]
+            files = [
+                self._metadata(name, os.path.join(self.root, name)) for name in page
+            ]
+            next_cursor = page[-1] if len(names) > limit else None
+            return [f for f in files if f], next_cursor
+
+        return await _run(scan)
+
+    async def list_unfinished_uploads(self) -> list[dict]:
+        def scan():
+            return [
+                {"path": entry.name, "state": {"temp": True}}
+                for entry in os.scandir(self.root)
+                if entry.name.startswith(TEMP_PREFIX)
+            ]
+
+        return await _run(scan)
+
+    async def abort_upload(self, path: str, state: dict) -> None:
+        if state.get("temp"):
+            # A temp file from an interrupted upload: path is its own name.
+            full = safe_join(self.root, path)
+            if os.path.basename(full).startswith(TEMP_PREFIX):
+                try:
+                    await _run(os.unlink, full)
+                except FileNotFoundError:
+                    pass
+            return
+        await self.delete_file(path)

@@ -1,0 +1,84 @@
+"""Startup and shutdown: registry, sources, the expiry sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from . import uploads
+from .registry import Registry
+from .sources import discover_storage_types, parse_sources
+from .state import PLUGIN, FilesState, Settings, internal_is_temporary, set_state
+
+log = logging.getLogger("datasette_files")
+
+TEMPORARY_WARNING = (
+    "datasette-files: Datasette is running without --internal, so the file "
+    "registry is temporary and file records will be lost on restart. "
+    "Start Datasette with --internal internal.db to keep them."
+)
+
+
+def secret_getter(datasette):
+    """``get_secret(name)`` for storages: datasette-secrets, else environment."""
+
+    async def get_secret(name: str) -> str | None:
+        try:
+            from datasette_secrets import get_secret as secrets_get_secret
+        except ImportError:
+            return os.environ.get(f"DATASETTE_SECRETS_{name}")
+        return await secrets_get_secret(datasette, name)
+
+    return get_secret
+
+
+async def start_files(datasette) -> None:
+    plugin_config = datasette.plugin_config(PLUGIN) or {}
+    registry = Registry(datasette.get_internal_database())
+    await registry.migrate()
+    state = FilesState(
+        registry=registry,
+        settings=Settings.from_config(plugin_config),
+        internal_is_temporary=internal_is_temporary(datasette),
+    )
+    sources = parse_sources(plugin_config, discover_storage_types(datasette))
+    get_secret = secret_getter(datasette)
+    for source in sources:
+        source.get_secret = get_secret
+        await source.connect()
+        if not source.ready:
+            log.warning(
+                "datasette-files: source '%s' is unavailable: %s",
+                source.slug,
+                source.error,
+            )
+    state.sources = {source.slug: source for source in sources}
+    await registry.sync_sources({s.slug: s.storage_type for s in sources})
+    set_state(datasette, state)
+    if state.internal_is_temporary and sources:
+        log.warning(TEMPORARY_WARNING)
+    await uploads.sweep(state, startup=True)
+    state.sweeper = asyncio.get_running_loop().create_task(sweep_forever(state))
+
+
+async def sweep_forever(state: FilesState) -> None:
+    while True:
+        await asyncio.sleep(state.settings.sweep_interval)
+        try:
+            await uploads.sweep(state)
+        except Exception as ex:  # noqa: BLE001 - the sweeper must keep running
+            log.warning("datasette-files: sweep failed: %s", ex)
+
+
+async def shutdown_files(datasette) -> None:
+    state = getattr(datasette, "_datasette_files_state", None)
+    if state is None:
+        return
+    if state.sweeper is not None:
+        state.sweeper.cancel()
+    for source in state.sources.values():
+        try:
+            await source.storage.close()
+        except Exception as ex:  # noqa: BLE001 - keep closing the others
+            log.warning("datasette-files: closing %s failed: %s", source.slug, ex)

@@ -1,0 +1,388 @@
+"""The file registry in Datasette's internal database.
+
+Every SQL statement that touches the registry lives here. Migrations are
+idempotent and never scan the files table, so startup time does not grow with
+the number of files.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+MIGRATIONS = [
+    (
+        "001_initial",
+        """
+        CREATE TABLE IF NOT EXISTS files_sources (
+            slug TEXT PRIMARY KEY,
+            storage_type TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS files_files (
+            id TEXT PRIMARY KEY,
+            source_slug TEXT NOT NULL,
+            path TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            content_type TEXT,
+            content_hash TEXT,
+            size INTEGER,
+            width INTEGER,
+            height INTEGER,
+            uploaded_by TEXT,
+            created_at TEXT NOT NULL,
+            search_text TEXT NOT NULL DEFAULT '',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (source_slug, path)
+        );
+        CREATE INDEX IF NOT EXISTS files_files_source_listing
+            ON files_files (source_slug, created_at DESC, id DESC);
+        CREATE INDEX IF NOT EXISTS files_files_uploaded_by
+            ON files_files (uploaded_by);
+        CREATE TABLE IF NOT EXISTS files_pending (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            source_slug TEXT NOT NULL,
+            path TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            actor_id TEXT,
+            mode TEXT NOT NULL,
+            status TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT,
+            created_at TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS files_pending_expires
+            ON files_pending (expires_at);
+        """,
+    ),
+]
+
+FILE_COLUMNS = (
+    "id, source_slug, path, filename, content_type, content_hash, size, width, "
+    "height, uploaded_by, created_at, search_text, metadata"
+)
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class FileRow:
+    """One registered file, as stored."""
+
+    id: str
+    source_slug: str
+    path: str
+    filename: str
+    content_type: str | None
+    content_hash: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    uploaded_by: str | None
+    created_at: str
+    search_text: str
+    metadata: dict
+
+    @classmethod
+    def from_row(cls, row) -> FileRow:
+        values = dict(row)
+        values["metadata"] = json.loads(values.get("metadata") or "{}")
+        return cls(**{key: values[key] for key in cls.__dataclass_fields__})
+
+
+@dataclass
+class PendingUpload:
+    """An upload that was prepared but not yet completed."""
+
+    id: str
+    token_hash: str
+    source_slug: str
+    path: str
+    filename: str
+    content_type: str
+    size: int
+    actor_id: str | None
+    mode: str
+    status: str
+    state: dict
+    content_hash: str | None
+    created_at: str
+    expires_at: float
+
+    @classmethod
+    def from_row(cls, row) -> PendingUpload:
+        values = dict(row)
+        values["state"] = json.loads(values.get("state") or "{}")
+        return cls(**{key: values[key] for key in cls.__dataclass_fields__})
+
+
+class Registry:
+    """Queries on the registry tables, bound to one internal database."""
+
+    def __init__(self, db):
+        self.db = db
+
+    async def migrate(self) -> None:
+        def run(conn):
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS files_migrations "
+                "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            applied = {
+                row[0] for row in conn.execute("SELECT name FROM files_migrations")
+            }
+            for name, sql in MIGRATIONS:
+                if name in applied:
+                    continue
+                conn.executescript(sql)
+                conn.execute(
+                    "INSERT INTO files_migrations (name, applied_at) VALUES (?, ?)",
+                    (name, utcnow_iso()),
+                )
+
+        await self.db.execute_write_fn(run)
+
+    # Sources
+
+    async def sync_sources(self, sources: dict[str, str]) -> None:
+        """Mark exactly ``sources`` (slug → storage type) as the active ones."""
+
+        def run(conn):
+            now = utcnow_iso()
+            conn.execute("UPDATE files_sources SET active = 0")
+            for slug, storage_type in sources.items():
+                conn.execute(
+                    """
+                    INSERT INTO files_sources (slug, storage_type, active, updated_at)
+                    VALUES (?, ?, 1, ?)
+                    ON CONFLICT (slug) DO UPDATE SET
+                        storage_type = excluded.storage_type,
+                        active = 1,
+                        updated_at = excluded.updated_at
+                    """,
+                    (slug, storage_type, now),
+                )
+
+        await self.db.execute_write_fn(run)
+
+    async def file_counts(self, slugs: list[str]) -> dict[str, int]:
+        if not slugs:
+            return {}
+        placeholders = ", ".join("?" for _ in slugs)
+        rows = await self.db.execute(
+            f"SELECT source_slug, count(*) FROM files_files "
+            f"WHERE source_slug IN ({placeholders}) GROUP BY source_slug",
+            slugs,
+        )
+        counts = {slug: 0 for slug in slugs}
+        counts.update({row[0]: row[1] for row in rows})
+        return counts
+
+    # Files
+
+    async def get_file(self, file_id: str) -> FileRow | None:
+        rows = await self.db.execute(
+            f"""
+            SELECT {FILE_COLUMNS} FROM files_files
+            WHERE id = ? AND source_slug IN
+                (SELECT slug FROM files_sources WHERE active = 1)
+            """,
+            [file_id],
+        )
+        row = rows.first()
+        return FileRow.from_row(row) if row else None
+
+    async def list_files(
+        self, source_slug: str, limit: int, after: tuple[str, str] | None = None
+    ) -> tuple[list[FileRow], tuple[str, str] | None]:
+        """Newest first, keyset-paginated on (created_at, id)."""
+        params: list = [source_slug]
+        where = "source_slug = ?"
+        if after is not None:
+            where += " AND (created_at, id) < (?, ?)"
+            params.extend(after)
+        params.append(limit + 1)
+        rows = await self.db.execute(
+            f"SELECT {FILE_COLUMNS} FROM files_files WHERE {where} "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            params,
+        )
+        files = [FileRow.from_row(row) for row in rows]
+        if len(files) > limit:
+            files = files[:limit]
+            return files, (files[-1].created_at, files[-1].id)
+        return files, None
+
+    async def get_files(self, file_ids: list[str]) -> list[FileRow]:
+        if not file_ids:
+            return []
+        placeholders = ", ".join("?" for _ in file_ids)
+        rows = await self.db.execute(
+            f"""
+            SELECT {FILE_COLUMNS} FROM files_files
+            WHERE id IN ({placeholders}) AND source_slug IN
+                (SELECT slug FROM files_sources WHERE active = 1)
+            """,
+            file_ids,
+        )
+        return [FileRow.from_row(row) for row in rows]
+
+    async def update_filename(self, file_id: str, filename: str) -> None:
+        await self.db.execute_write(
+            "UPDATE files_files SET filename = ? WHERE id = ?", [filename, file_id]
+        )
+
+    async def update_search_text(self, file_id: str, search_text: str) -> None:
+        await self.db.execute_write(
+            "UPDATE files_files SET search_text = ? WHERE id = ?",
+            [search_text, file_id],
+        )
+
+    async def delete_file(self, file_id: str) -> None:
+        await self.db.execute_write("DELETE FROM files_files WHERE id = ?", [file_id])
+
+    # Pending uploads
+
+    async def insert_pending(self, pending: PendingUpload) -> None:
+        await self.db.execute_write(
+            """
+            INSERT INTO files_pending (id, token_hash, source_slug, path, filename,
+                content_type, size, actor_id, mode, status, state, content_hash,
+                created_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                pending.id,
+                pending.token_hash,
+                pending.source_slug,
+                pending.path,
+                pending.filename,
+                pending.content_type,
+                pending.size,
+                pending.actor_id,
+                pending.mode,
+                pending.status,
+                json.dumps(pending.state),
+                pending.content_hash,
+                pending.created_at,
+                pending.expires_at,
+            ],
+        )
+
+    async def get_pending(self, token_hash: str) -> PendingUpload | None:
+        rows = await self.db.execute(
+            "SELECT * FROM files_pending WHERE token_hash = ?", [token_hash]
+        )
+        row = rows.first()
+        return PendingUpload.from_row(row) if row else None
+
+    async def claim_pending(
+        self, pending_id: str, from_statuses: tuple[str, ...], to_status: str
+    ) -> bool:
+        """Move a pending upload between states; False if someone else did."""
+        placeholders = ", ".join("?" for _ in from_statuses)
+
+        def run(conn):
+            cursor = conn.execute(
+                f"UPDATE files_pending SET status = ? "
+                f"WHERE id = ? AND status IN ({placeholders})",
+                [to_status, pending_id, *from_statuses],
+            )
+            return cursor.rowcount == 1
+
+        return await self.db.execute_write_fn(run)
+
+    async def mark_uploaded(
+        self, pending_id: str, content_hash: str, from_status: str
+    ) -> bool:
+        def run(conn):
+            cursor = conn.execute(
+                "UPDATE files_pending SET status = 'uploaded', content_hash = ? "
+                "WHERE id = ? AND status = ?",
+                [content_hash, pending_id, from_status],
+            )
+            return cursor.rowcount == 1
+
+        return await self.db.execute_write_fn(run)
+
+    async def delete_pending(self, pending_id: str) -> None:
+        await self.db.execute_write(
+            "DELETE FROM files_pending WHERE id = ?", [pending_id]
+        )
+
+    async def finish_upload(self, pending_id: str, file: FileRow) -> bool:
+        """Insert the file row and drop the pending row in one transaction."""
+
+        def run(conn):
+            with conn:
+                cursor = conn.execute(
+                    "DELETE FROM files_pending WHERE id = ? AND status = 'completing'",
+                    [pending_id],
+                )
+                if cursor.rowcount != 1:
+                    return False
+                conn.execute(
+                    f"INSERT INTO files_files ({FILE_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        file.id,
+                        file.source_slug,
+                        file.path,
+                        file.filename,
+                        file.content_type,
+                        file.content_hash,
+                        file.size,
+                        file.width,
+                        file.height,
+                        file.uploaded_by,
+                        file.created_at,
+                        file.search_text,
+                        json.dumps(file.metadata),
+                    ],
+                )
+                return True
+
+        try:
+            return await self.db.execute_write_fn(run)
+        except sqlite3.IntegrityError:
+            return False
+
+    async def expired_pending(self, now: float) -> list[PendingUpload]:
+        rows = await self.db.execute(
+            "SELECT * FROM files_pending WHERE expires_at < ? LIMIT 1000", [now]
+        )
+        return [PendingUpload.from_row(row) for row in rows]
+
+    async def stale_pending(self, statuses: tuple[str, ...]) -> list[PendingUpload]:
+        placeholders = ", ".join("?" for _ in statuses)
+        rows = await self.db.execute(
+            f"SELECT * FROM files_pending WHERE status IN ({placeholders})",
+            list(statuses),
+        )
+        return [PendingUpload.from_row(row) for row in rows]
+
+    async def pending_paths(self, source_slug: str) -> set[str]:
+        rows = await self.db.execute(
+            "SELECT path FROM files_pending WHERE source_slug = ?", [source_slug]
+        )
+        return {row[0] for row in rows}
+
+    async def registered_paths(self, source_slug: str, paths: list[str]) -> set[str]:
+        if not paths:
+            return set()
+        placeholders = ", ".join("?" for _ in paths)
+        rows = await self.db.execute(
+            f"SELECT path FROM files_files WHERE source_slug = ? "
+            f"AND path IN ({placeholders})",
+            [source_slug, *paths],
+        )
+        return {row[0] for row in rows}

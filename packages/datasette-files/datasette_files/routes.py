@@ -1,0 +1,28 @@
+"""URL routes: one table, read top to bottom like the HTTP API docs."""
+
+from .views import debug, files, sources, upload
+
+SLUG = r"(?P<slug>[^/]+)"
+FILE_ID = r"(?P<file_id>df-[^/.]+)"
+
+ROUTES = [
+    (r"^/-/files$", sources.index_view),
+    (r"^/-/files/sources\.json$", sources.sources_json_view),
+    (r"^/-/files/batch\.json$", files.batch_view),
+    (r"^/-/files/storages$", debug.storages_view),
+    (rf"^/-/files/storages/list/{SLUG}$", debug.storage_list_view),
+    (rf"^/-/files/source/{SLUG}\.json$", sources.source_json_view),
+    (rf"^/-/files/source/{SLUG}$", sources.source_page_view),
+    (rf"^/-/files/upload/{SLUG}$", sources.upload_page_view),
+    (rf"^/-/files/upload/{SLUG}/-/prepare$", upload.prepare_view),
+    (rf"^/-/files/upload/{SLUG}/-/upload$", upload.upload_view),
+    (rf"^/-/files/upload/{SLUG}/-/parts$", upload.parts_view),
+    (rf"^/-/files/upload/{SLUG}/-/complete$", upload.complete_view),
+    (rf"^/-/files/upload/{SLUG}/-/abort$", upload.abort_view),
+    (rf"^/-/files/{FILE_ID}\.json$", files.file_json_view),
+    (rf"^/-/files/{FILE_ID}$", files.file_page_view),
+    (rf"^/-/files/{FILE_ID}/download$", files.download_view),
+    (rf"^/-/files/{FILE_ID}/thumbnail$", files.thumbnail_view),
+    (rf"^/-/files/{FILE_ID}/-/update$", files.update_view),
+    (rf"^/-/files/{FILE_ID}/-/delete$", files.delete_view),
+]

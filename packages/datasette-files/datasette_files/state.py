@@ -1,0 +1,79 @@
+"""The plugin's per-Datasette state: registry, sources and settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from datasette.utils import StartupError
+
+from .registry import Registry
+from .sources import Source, SourceUnavailable
+
+log = logging.getLogger("datasette_files")
+
+PLUGIN = "datasette-files"
+DEFAULT_UPLOAD_EXPIRES = 3600
+DEFAULT_SWEEP_INTERVAL = 300
+
+
+def positive_int_setting(plugin_config: dict, key: str, default: int) -> int:
+    value = plugin_config.get(key, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise StartupError(f"datasette-files: '{key}' must be a positive integer")
+    return value
+
+
+@dataclass
+class Settings:
+    upload_expires: int = DEFAULT_UPLOAD_EXPIRES
+    sweep_interval: int = DEFAULT_SWEEP_INTERVAL
+
+    @classmethod
+    def from_config(cls, plugin_config: dict) -> Settings:
+        return cls(
+            upload_expires=positive_int_setting(
+                plugin_config, "upload_expires", DEFAULT_UPLOAD_EXPIRES
+            ),
+            sweep_interval=positive_int_setting(
+                plugin_config, "sweep_interval", DEFAULT_SWEEP_INTERVAL
+            ),
+        )
+
+
+@dataclass
+class FilesState:
+    """Everything the views need, built once at startup."""
+
+    registry: Registry
+    settings: Settings
+    sources: dict[str, Source] = field(default_factory=dict)
+    internal_is_temporary: bool = False
+    sweeper: object = None
+
+    def source(self, slug: str) -> Source | None:
+        return self.sources.get(slug)
+
+    async def storage_for(self, slug: str):
+        source = self.sources.get(slug)
+        if source is None:
+            raise SourceUnavailable(f"Source '{slug}' is not configured")
+        return await source.ensure_ready()
+
+
+def internal_is_temporary(datasette) -> bool:
+    db = datasette.get_internal_database()
+    return bool(getattr(db, "is_temp_disk", False) or getattr(db, "is_memory", False))
+
+
+def get_state(datasette) -> FilesState:
+    state = getattr(datasette, "_datasette_files_state", None)
+    if state is None:
+        raise RuntimeError("datasette-files has not started yet")
+    return state
+
+
+def set_state(datasette, state: FilesState) -> None:
+    datasette._datasette_files_state = state

@@ -1,0 +1,145 @@
+"""Read a multipart/form-data upload as a stream, never spooling the file.
+
+Datasette's ``request.form(files=True)`` writes uploaded files to temporary
+files first; for large uploads we want the bytes to go straight to storage.
+python-multipart gives us a push parser; this wraps it as async iteration.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+MAX_FIELD_BYTES = 4096
+MAX_FIELDS = 20
+
+
+class FormError(ValueError):
+    pass
+
+
+async def read_body(receive) -> AsyncIterator[bytes]:
+    """The raw request body, message by message."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise FormError("client disconnected before the upload finished")
+        body = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+class StreamingForm:
+    """Fields before the ``file`` part, then the file's bytes as a stream."""
+
+    def __init__(self, receive, content_type: str):
+        kind, options = parse_options_header(content_type)
+        boundary = options.get(b"boundary")
+        if kind != b"multipart/form-data" or not boundary:
+            raise FormError("Content-Type must be multipart/form-data with a boundary")
+        self.body = read_body(receive)
+        self.events: deque = deque()
+        self.fields: dict[str, str] = {}
+        self.filename: str | None = None
+        self._header_field = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._part_name: str | None = None
+        self._part_is_file = False
+        self._field_value = bytearray()
+        self._ended = False
+        self.parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_end": self._on_end,
+            },
+        )
+
+    # Parser callbacks (synchronous): queue events for the async side.
+
+    def _on_part_begin(self):
+        self._headers = {}
+        self._header_field = b""
+        self._field_value = bytearray()
+
+    def _on_header_field(self, data, start, end):
+        self._header_field = data[start:end].lower()
+
+    def _on_header_value(self, data, start, end):
+        key = self._header_field
+        self._headers[key] = self._headers.get(key, b"") + data[start:end]
+
+    def _on_headers_finished(self):
+        _, options = parse_options_header(
+            self._headers.get(b"content-disposition", b"")
+        )
+        self._part_name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self._part_is_file = filename is not None
+        if self._part_is_file:
+            self.events.append(
+                ("file", self._part_name, filename.decode("utf-8", "replace"))
+            )
+
+    def _on_part_data(self, data, start, end):
+        if self._part_is_file:
+            self.events.append(("data", bytes(data[start:end])))
+        else:
+            self._field_value += data[start:end]
+            if len(self._field_value) > MAX_FIELD_BYTES:
+                raise FormError(f"form field {self._part_name!r} is too long")
+
+    def _on_part_end(self):
+        if self._part_is_file:
+            self.events.append(("file_end",))
+        else:
+            if len(self.fields) >= MAX_FIELDS:
+                raise FormError("too many form fields")
+            self.fields[self._part_name] = self._field_value.decode("utf-8", "replace")
+
+    def _on_end(self):
+        self._ended = True
+
+    async def _next_event(self):
+        while not self.events:
+            if self._ended:
+                return None
+            try:
+                chunk = await self.body.__anext__()
+            except StopAsyncIteration:
+                if not self._ended:
+                    raise FormError("multipart body ended unexpectedly") from None
+                return None
+            self.parser.write(chunk)
+        return self.events.popleft()
+
+    async def file_stream(self, name: str = "file") -> AsyncIterator[bytes]:
+        """Advance to the file part ``name``; return its byte stream.
+
+        Fields that come before it are in ``self.fields`` afterwards.
+        """
+        while True:
+            event = await self._next_event()
+            if event is None:
+                raise FormError(f"form has no file field named {name!r}")
+            if event[0] == "file" and event[1] == name:
+                self.filename = event[2]
+                return self._file_bytes()
+            if event[0] == "file":
+                raise FormError(f"unexpected file field {event[1]!r}")
+
+    async def _file_bytes(self) -> AsyncIterator[bytes]:
+        while True:
+            event = await self._next_event()
+            if event is None or event[0] == "file_end":
+                return
+            yield event[1]

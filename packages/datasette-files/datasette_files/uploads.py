@@ -1,0 +1,367 @@
+"""The prepare / upload / complete / abort protocol, storage-agnostic.
+
+Views parse HTTP and check permissions; this module owns the pending-upload
+state machine:
+
+    prepared --upload--> uploading --> uploaded --complete--> (file row)
+    prepared (direct) -----------------------------complete--> (file row)
+
+Tokens are ``secrets.token_urlsafe`` values; only their sha256 is stored. Each
+transition is a conditional UPDATE, so two requests racing on one token see
+exactly one winner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ulid import ULID
+
+from .base import StorageUnavailable, UploadVerificationError
+from .filenames import (
+    InvalidFilename,
+    storage_path,
+    validate_content_type,
+    validate_filename,
+)
+from .registry import FileRow, PendingUpload, utcnow_iso
+from .sources import Source
+
+log = logging.getLogger("datasette_files")
+
+MAX_TOKEN_LENGTH = 128
+COALESCE_BYTES = 1024 * 1024
+MAX_PARTS_PER_REQUEST = 100
+
+
+class UploadError(Exception):
+    """A client-visible failure with the HTTP status it maps to."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_file_id() -> tuple[str, str]:
+    """(file id, the lowercase ULID inside it)."""
+    ulid_text = str(ULID()).lower()
+    return f"df-{ulid_text}", ulid_text
+
+
+def actor_id(actor) -> str | None:
+    if actor and actor.get("id") is not None:
+        return str(actor["id"])
+    return None
+
+
+@dataclass
+class PrepareRequest:
+    filename: str
+    content_type: str
+    size: int
+    direct: bool = True
+
+    @classmethod
+    def parse(cls, body: object) -> PrepareRequest:
+        if not isinstance(body, dict):
+            raise UploadError(400, "Request body must be a JSON object")
+        try:
+            filename = validate_filename(body.get("filename"))
+            content_type = validate_content_type(body.get("content_type"))
+        except InvalidFilename as ex:
+            raise UploadError(400, str(ex)) from None
+        size = body.get("size")
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise UploadError(400, "size must be an integer number of bytes")
+        if size < 0:
+            raise UploadError(400, "size must not be negative")
+        direct = body.get("direct", True)
+        if not isinstance(direct, bool):
+            raise UploadError(400, "direct must be true or false")
+        return cls(filename, content_type, size, direct)
+
+
+async def prepare(state, source: Source, actor, body: object) -> dict:
+    """Validate, create the pending row, and say how to send the bytes."""
+    request = PrepareRequest.parse(body)
+    storage = await source.ensure_ready()
+    capabilities = storage.capabilities
+    if not capabilities.can_upload:
+        raise UploadError(400, f"Source '{source.slug}' does not accept uploads")
+    limit = capabilities.max_file_size
+    if limit is not None and request.size > limit:
+        raise UploadError(
+            413, f"File is {request.size} bytes; this source accepts at most {limit}"
+        )
+    file_id, ulid_text = new_file_id()
+    path = storage_path(ulid_text, request.filename)
+    expires_in = state.settings.upload_expires
+    instructions = None
+    if request.direct and capabilities.can_direct_upload:
+        instructions = await call_storage(
+            source,
+            storage.prepare_upload(
+                path, request.content_type, request.size, expires_in
+            ),
+        )
+    token = secrets.token_urlsafe(32)
+    pending = PendingUpload(
+        id=file_id,
+        token_hash=hash_token(token),
+        source_slug=source.slug,
+        path=path,
+        filename=request.filename,
+        content_type=request.content_type,
+        size=request.size,
+        actor_id=actor_id(actor),
+        mode="proxy" if instructions is None else "direct",
+        status="prepared",
+        state=dict(instructions.state) if instructions else {},
+        content_hash=None,
+        created_at=utcnow_iso(),
+        expires_at=time.time() + expires_in,
+    )
+    await state.registry.insert_pending(pending)
+    return {
+        "token": token,
+        "pending": pending,
+        "instructions": instructions,
+        "expires_in": expires_in,
+    }
+
+
+async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
+    """The pending upload for ``token``, checked against source and actor."""
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise UploadError(400, "upload_token is missing or malformed")
+    pending = await state.registry.get_pending(hash_token(token))
+    if pending is None:
+        raise UploadError(400, "upload_token is invalid or has already been used")
+    if pending.source_slug != source.slug:
+        raise UploadError(400, "upload_token belongs to a different source")
+    if pending.actor_id != actor_id(actor):
+        raise UploadError(403, "upload_token belongs to a different actor")
+    if pending.expires_at < time.time():
+        await discard(state, source, pending)
+        raise UploadError(400, "upload_token has expired")
+    return pending
+
+
+async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
+    """Stream a proxied upload's bytes into the storage."""
+    pending = await lookup(state, source, actor, token)
+    if pending.mode != "proxy":
+        raise UploadError(409, "This upload goes directly to the storage backend")
+    if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
+        raise UploadError(409, "This upload has already been sent")
+    storage = await source.ensure_ready()
+    hasher = hashlib.sha256()
+    limited = enforce_size(stream, pending.size, source.max_file_size, hasher)
+    try:
+        await call_storage(
+            source, storage.receive_upload(pending.path, limited, pending.content_type)
+        )
+    except BaseException:
+        # The storage removed its partial data; let the client try again.
+        await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
+        raise
+    if not await state.registry.mark_uploaded(
+        pending.id, hasher.hexdigest(), "uploading"
+    ):
+        # Aborted (or swept) while the bytes were arriving.
+        await storage.delete_file(pending.path)
+        raise UploadError(409, "This upload was aborted")
+    pending.status = "uploaded"
+    pending.content_hash = hasher.hexdigest()
+    return pending
+
+
+async def enforce_size(
+    stream: AsyncIterator[bytes], declared: int, limit: int | None, hasher
+) -> AsyncIterator[bytes]:
+    """Re-chunk to ~1 MiB, hash, and stop as soon as a size promise breaks."""
+    received = 0
+    buffer = bytearray()
+    async for chunk in stream:
+        received += len(chunk)
+        if limit is not None and received > limit:
+            raise UploadError(
+                413, f"Upload exceeds this source's limit of {limit} bytes"
+            )
+        if received > declared:
+            raise UploadError(
+                413, f"Upload is larger than the declared size of {declared} bytes"
+            )
+        hasher.update(chunk)
+        buffer += chunk
+        if len(buffer) >= COALESCE_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    if received != declared:
+        raise UploadError(
+            400, f"Upload ended after {received} bytes; declared size was {declared}"
+        )
+    if buffer:
+        yield bytes(buffer)
+
+
+async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
+    pending = await lookup(state, source, actor, token)
+    if pending.mode != "direct" or "upload_id" not in pending.state:
+        raise UploadError(409, "This upload is not a multipart upload")
+    if (
+        not isinstance(part_numbers, list)
+        or not part_numbers
+        or len(part_numbers) > MAX_PARTS_PER_REQUEST
+        or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 10000
+            for n in part_numbers
+        )
+    ):
+        raise UploadError(
+            400,
+            f"part_numbers must be a list of 1 to {MAX_PARTS_PER_REQUEST} "
+            "integers between 1 and 10000",
+        )
+    storage = await source.ensure_ready()
+    urls = await call_storage(
+        source,
+        storage.presign_parts(
+            pending.path, pending.state, part_numbers, state.settings.upload_expires
+        ),
+    )
+    return {str(number): url for number, url in urls.items()}
+
+
+async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
+    """Verify the stored object and register it, exactly once."""
+    pending = await lookup(state, source, actor, token)
+    if pending.mode == "proxy" and pending.status == "prepared":
+        raise UploadError(409, "The file has not been uploaded yet")
+    if pending.status in ("uploading",):
+        raise UploadError(409, "The file is still being uploaded")
+    previous = pending.status
+    if not await state.registry.claim_pending(
+        pending.id, ("prepared", "uploaded"), "completing"
+    ):
+        raise UploadError(409, "This upload is already being completed")
+    try:
+        file = await verify(source, pending, parts)
+    except BaseException:
+        await state.registry.claim_pending(pending.id, ("completing",), previous)
+        raise
+    if not await state.registry.finish_upload(pending.id, file):
+        raise UploadError(409, "This upload was completed or aborted concurrently")
+    return file
+
+
+async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
+    storage = await source.ensure_ready()
+    if pending.mode == "direct":
+        if "upload_id" in pending.state:
+            if not isinstance(parts, list):
+                raise UploadError(400, "parts must be a list of {PartNumber, ETag}")
+            try:
+                await call_storage(
+                    source, storage.complete_upload(pending.path, pending.state, parts)
+                )
+            except (ValueError, UploadVerificationError) as ex:
+                raise UploadError(
+                    400, f"Could not complete multipart upload: {ex}"
+                ) from None
+    metadata = await call_storage(source, storage.get_file_metadata(pending.path))
+    if metadata is None:
+        raise UploadError(409, "The file was not found in the storage backend")
+    if metadata.size is not None and metadata.size != pending.size:
+        await call_storage(source, storage.delete_file(pending.path))
+        raise UploadError(
+            409,
+            f"Stored object is {metadata.size} bytes but {pending.size} were declared; "
+            "it has been deleted",
+        )
+    return FileRow(
+        id=pending.id,
+        source_slug=pending.source_slug,
+        path=pending.path,
+        filename=pending.filename,
+        content_type=pending.content_type,
+        content_hash=pending.content_hash or metadata.content_hash,
+        size=pending.size,
+        width=metadata.width,
+        height=metadata.height,
+        uploaded_by=pending.actor_id,
+        created_at=utcnow_iso(),
+        search_text="",
+        metadata={},
+    )
+
+
+async def abort(state, source: Source, actor, token) -> None:
+    pending = await lookup(state, source, actor, token)
+    await discard(state, source, pending)
+
+
+async def discard(state, source: Source | None, pending: PendingUpload) -> None:
+    """Drop the pending row first (stopping in-flight uploads), then the data."""
+    await state.registry.delete_pending(pending.id)
+    if source is None:
+        return
+    try:
+        storage = await source.ensure_ready()
+        await storage.abort_upload(pending.path, pending.state)
+    except Exception as ex:  # noqa: BLE001 - cleanup must not mask the request
+        log.warning("Could not remove partial upload %s: %s", pending.path, ex)
+
+
+async def sweep(state, startup: bool = False) -> int:
+    """Remove expired pending uploads (and, at startup, crash leftovers)."""
+    removed = 0
+    for pending in await state.registry.expired_pending(time.time()):
+        await discard(state, state.source(pending.source_slug), pending)
+        removed += 1
+    if startup:
+        # Nothing can be mid-transfer in a process that just started.
+        for pending in await state.registry.stale_pending(("uploading", "completing")):
+            back = "uploaded" if pending.content_hash else "prepared"
+            await state.registry.claim_pending(pending.id, (pending.status,), back)
+        for source in state.sources.values():
+            removed += await sweep_unfinished(state, source)
+    return removed
+
+
+async def sweep_unfinished(state, source: Source) -> int:
+    """Abort backend-side partial uploads that no pending row owns."""
+    if not source.ready:
+        return 0
+    try:
+        unfinished = await source.storage.list_unfinished_uploads()
+        owned = await state.registry.pending_paths(source.slug)
+        removed = 0
+        for item in unfinished:
+            if item["path"] in owned:
+                continue
+            await source.storage.abort_upload(item["path"], item.get("state") or {})
+            removed += 1
+        return removed
+    except Exception as ex:  # noqa: BLE001 - a sweep must never stop Datasette
+        log.warning("Sweep of source %s failed: %s", source.slug, ex)
+        return 0
+
+
+async def call_storage(source: Source, awaitable):
+    """Await a storage call, turning backend outages into a 503."""
+    try:
+        return await awaitable
+    except StorageUnavailable as ex:
+        source.mark_unavailable(str(ex))
+        raise UploadError(503, f"Source '{source.slug}' is unavailable: {ex}") from None

@@ -1,0 +1,219 @@
+"""One file: page and JSON, download, thumbnail, update, delete; batch metadata."""
+
+from __future__ import annotations
+
+from datasette import Response
+
+from ..downloads import (
+    RangeNotSatisfiable,
+    StreamingResponse,
+    download_headers,
+    parse_range,
+    stream_range,
+)
+from ..filenames import validate_filename
+from ..icons import type_icon_svg
+from ..permissions import BROWSE, DELETE, EDIT, can
+from ..registry import FileRow
+from ..state import get_state
+from ..uploads import call_storage
+from .common import ClientError, file_json, files_path, human_size, json_view, read_json
+
+MAX_SEARCH_TEXT = 100_000
+MAX_BATCH_IDS = 100
+PREVIEW_BYTES = 2048
+
+
+async def browsable_file(request, datasette, file_id: str) -> FileRow:
+    """The file, if it exists in a configured source the actor may browse.
+
+    Files the actor may not see answer 404 too, so ids do not leak existence.
+    """
+    if not file_id.startswith("df-") or len(file_id) > 64:
+        raise ClientError(404, "File not found")
+    row = await get_state(datasette).registry.get_file(file_id)
+    if row is None or get_state(datasette).source(row.source_slug) is None:
+        raise ClientError(404, "File not found")
+    if not await can(datasette, request.actor, BROWSE, row.source_slug):
+        raise ClientError(404, "File not found")
+    return row
+
+
+@json_view
+async def file_json_view(request, datasette):
+    row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    return Response.json({"ok": True, "file": file_json(datasette, row)})
+
+
+async def file_page_view(request, datasette):
+    try:
+        row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    except ClientError as ex:
+        return Response.html(
+            await datasette.render_template(
+                "files_error.html", {"message": ex.message}, request=request
+            ),
+            status=ex.status,
+        )
+    actor = request.actor
+    may_edit = await can(datasette, actor, EDIT, row.source_slug, row.id)
+    may_delete = await can(datasette, actor, DELETE, row.source_slug, row.id)
+    state = get_state(datasette)
+    from ..hooks import file_action_links
+
+    actions = await file_action_links(datasette, actor, row, state, PREVIEW_BYTES)
+    return Response.html(
+        await datasette.render_template(
+            "files_file.html",
+            {
+                "file": file_json(datasette, row),
+                "size_human": human_size(row.size),
+                "source_url": files_path(datasette, "source", row.source_slug),
+                "may_edit": may_edit,
+                "may_delete": may_delete,
+                "actions": actions,
+                "is_image": (row.content_type or "").startswith("image/")
+                and row.content_type != "image/svg+xml",
+            },
+            request=request,
+        )
+    )
+
+
+@json_view
+async def download_view(request, datasette):
+    row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    source = get_state(datasette).source(row.source_slug)
+    storage = await source.ensure_ready()
+    capabilities = storage.capabilities
+    if (
+        capabilities.can_generate_signed_urls
+        and not capabilities.requires_proxy_download
+    ):
+        url = await call_storage(
+            source,
+            storage.download_url(
+                row.path, 300, filename=row.filename, content_type=row.content_type
+            ),
+        )
+        if url:
+            return Response.redirect(url, headers={"cache-control": "no-store"})
+    size = row.size
+    if size is None:
+        metadata = await call_storage(source, storage.get_file_metadata(row.path))
+        if metadata is None:
+            raise ClientError(404, "File is missing from its storage")
+        size = metadata.size or 0
+    headers = download_headers(row.filename, row.content_type)
+    if row.content_hash:
+        headers["etag"] = f'"{row.content_hash}"'
+    content_type = row.content_type or "application/octet-stream"
+    try:
+        byte_range = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        return Response(
+            "",
+            status=416,
+            headers={"content-range": f"bytes */{size}"},
+            content_type="text/plain",
+        )
+    if byte_range is None:
+        headers["content-length"] = str(size)
+        if size == 0:
+            return Response(b"", headers=headers, content_type=content_type)
+        return StreamingResponse(
+            stream_range(storage, row.path, 0, size - 1), 200, headers, content_type
+        )
+    start, end = byte_range
+    headers["content-length"] = str(end - start + 1)
+    headers["content-range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(
+        stream_range(storage, row.path, start, end), 206, headers, content_type
+    )
+
+
+@json_view
+async def thumbnail_view(request, datasette):
+    row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    return Response(
+        type_icon_svg(row.filename, row.content_type),
+        headers={
+            "x-content-type-options": "nosniff",
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "cache-control": "private, max-age=3600",
+        },
+        content_type="image/svg+xml",
+    )
+
+
+@json_view
+async def update_view(request, datasette):
+    if request.method != "POST":
+        raise ClientError(405, "Use POST")
+    row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    if not await can(datasette, request.actor, EDIT, row.source_slug, row.id):
+        raise ClientError(403, "You may not edit this file")
+    body = await read_json(request)
+    update = body.get("update") if isinstance(body, dict) else None
+    if not isinstance(update, dict) or not update:
+        raise ClientError(400, 'Body must be {"update": {"search_text": "..."}}')
+    unknown = set(update) - {"search_text", "filename"}
+    if unknown:
+        raise ClientError(400, f"Cannot update field '{sorted(unknown)[0]}'")
+    registry = get_state(datasette).registry
+    if "search_text" in update:
+        text = update["search_text"]
+        if not isinstance(text, str) or len(text) > MAX_SEARCH_TEXT:
+            raise ClientError(
+                400,
+                f"search_text must be a string of at most {MAX_SEARCH_TEXT} characters",
+            )
+        await registry.update_search_text(row.id, text)
+    if "filename" in update:
+        try:
+            filename = validate_filename(update["filename"])
+        except ValueError as ex:
+            raise ClientError(400, str(ex)) from None
+        await registry.update_filename(row.id, filename)
+    row = await registry.get_file(row.id)
+    return Response.json({"ok": True, "file": file_json(datasette, row)})
+
+
+@json_view
+async def delete_view(request, datasette):
+    if request.method != "POST":
+        raise ClientError(405, "Use POST")
+    row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    if not await can(datasette, request.actor, DELETE, row.source_slug, row.id):
+        raise ClientError(403, "You may not delete this file")
+    source = get_state(datasette).source(row.source_slug)
+    storage = await source.ensure_ready()
+    if not storage.capabilities.can_delete:
+        raise ClientError(400, f"Source '{row.source_slug}' does not support deletes")
+    # Row first: a crash between the two leaves an orphan object, never a
+    # registered file whose bytes are gone.
+    await get_state(datasette).registry.delete_file(row.id)
+    await call_storage(source, storage.delete_file(row.path))
+    return Response.json({"ok": True, "deleted": row.id})
+
+
+@json_view
+async def batch_view(request, datasette):
+    ids = request.args.getlist("id")
+    if not ids:
+        raise ClientError(400, "Pass one or more ?id= parameters")
+    if len(ids) > MAX_BATCH_IDS:
+        raise ClientError(400, f"At most {MAX_BATCH_IDS} ids per request")
+    state = get_state(datasette)
+    rows = await state.registry.get_files(list(dict.fromkeys(ids)))
+    visible = {}
+    slugs = {row.source_slug for row in rows}
+    allowed = {
+        slug for slug in slugs if await can(datasette, request.actor, BROWSE, slug)
+    }
+    for row in rows:
+        if row.source_slug in allowed and state.source(row.source_slug):
+            visible[row.id] = file_json(datasette, row)
+    return Response.json(
+        {"ok": True, "files": visible, "missing": [i for i in ids if i not in visible]}
+    )

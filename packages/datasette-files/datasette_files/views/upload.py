@@ -1,0 +1,165 @@
+"""The upload endpoints: prepare, upload (raw or multipart), parts, complete, abort."""
+
+from __future__ import annotations
+
+from datasette import Response
+
+from .. import uploads
+from ..permissions import UPLOAD, can
+from ..state import get_state
+from ..streaming_form import FormError, StreamingForm, read_body
+from .common import (
+    ClientError,
+    file_json,
+    files_path,
+    json_view,
+    read_json,
+    source_or_404,
+)
+
+TOKEN_HEADER = "x-upload-token"
+
+
+async def upload_source(request, datasette):
+    """The source named in the URL, after checking ``files-upload`` on it."""
+    slug = request.url_vars["slug"]
+    source = source_or_404(datasette, slug)
+    if not await can(datasette, request.actor, UPLOAD, slug):
+        raise ClientError(403, f"You may not upload to source '{slug}'")
+    return source
+
+
+def instructions_json(datasette, source, result) -> dict:
+    pending = result["pending"]
+    instructions = result["instructions"]
+    token = result["token"]
+    base = files_path(datasette, "upload", source.slug)
+    if instructions is None:
+        upload = {
+            "mode": "proxy",
+            "url": base + "/-/upload",
+            "method": "POST",
+            "headers": {
+                "Content-Type": "application/octet-stream",
+                "X-Upload-Token": token,
+            },
+            "fields": {},
+        }
+    else:
+        upload = {
+            "mode": "multipart" if instructions.multipart else "direct",
+            "url": instructions.upload_url,
+            "method": instructions.upload_method,
+            "headers": instructions.upload_headers,
+            "fields": instructions.upload_fields,
+        }
+        if instructions.multipart:
+            upload["part_size"] = instructions.multipart.part_size
+            upload["part_count"] = instructions.multipart.part_count
+            upload["parts_url"] = base + "/-/parts"
+    return {
+        "ok": True,
+        "upload_token": token,
+        "file_id": pending.id,
+        "expires_in": result["expires_in"],
+        "filename": pending.filename,
+        "content_type": pending.content_type,
+        "size": pending.size,
+        "upload": upload,
+        "complete_url": base + "/-/complete",
+        "abort_url": base + "/-/abort",
+    }
+
+
+@json_view
+async def prepare_view(request, datasette):
+    if request.method != "POST":
+        raise ClientError(405, "Use POST")
+    source = await upload_source(request, datasette)
+    body = await read_json(request)
+    state = get_state(datasette)
+    result = await uploads.prepare(state, source, request.actor, body)
+    return Response.json(instructions_json(datasette, source, result), status=201)
+
+
+@json_view
+async def upload_view(request, datasette):
+    """The file's bytes: a raw body with X-Upload-Token, or a multipart form."""
+    if request.method != "POST":
+        raise ClientError(405, "Use POST")
+    source = await upload_source(request, datasette)
+    state = get_state(datasette)
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("multipart/form-data"):
+            form = StreamingForm(request.receive, content_type)
+            stream = await form.file_stream("file")
+            token = form.fields.get("upload_token") or request.headers.get(TOKEN_HEADER)
+            if not token:
+                raise ClientError(
+                    400, "upload_token must be sent before the file field"
+                )
+        else:
+            token = request.headers.get(TOKEN_HEADER)
+            stream = read_body(request.receive)
+        pending = await uploads.receive(state, source, request.actor, token, stream)
+    except FormError as ex:
+        raise ClientError(400, str(ex)) from None
+    return Response.json(
+        {
+            "ok": True,
+            "file_id": pending.id,
+            "size": pending.size,
+            "content_hash": pending.content_hash,
+        }
+    )
+
+
+@json_view
+async def parts_view(request, datasette):
+    if request.method != "POST":
+        raise ClientError(405, "Use POST")
+    source = await upload_source(request, datasette)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ClientError(400, "Request body must be a JSON object")
+    urls = await uploads.part_urls(
+        get_state(datasette),
+        source,
+        request.actor,
+        body.get("upload_token"),
+        body.get("part_numbers"),
+    )
+    return Response.json({"ok": True, "urls": urls})
+
+
+@json_view
+async def complete_view(request, datasette):
+    if request.method != "POST":
+        raise ClientError(405, "Use POST")
+    source = await upload_source(request, datasette)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ClientError(400, "Request body must be a JSON object")
+    file = await uploads.complete(
+        get_state(datasette),
+        source,
+        request.actor,
+        body.get("upload_token"),
+        body.get("parts"),
+    )
+    return Response.json({"ok": True, "file": file_json(datasette, file)}, status=201)
+
+
+@json_view
+async def abort_view(request, datasette):
+    if request.method != "POST":
+        raise ClientError(405, "Use POST")
+    source = await upload_source(request, datasette)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ClientError(400, "Request body must be a JSON object")
+    await uploads.abort(
+        get_state(datasette), source, request.actor, body.get("upload_token")
+    )
+    return Response.json({"ok": True})
