@@ -73,7 +73,7 @@ class FilesystemStorage(Storage):
                 key="max_file_size",
             )
         self.max_file_size = max_file_size
-        self.root = os.path.realpath(root)
+        self.root = os.path.realpath(root)  # noqa: ASYNC240 - once, at startup
         try:
             os.makedirs(self.root, exist_ok=True)
         except OSError as ex:
@@ -82,7 +82,10 @@ class FilesystemStorage(Storage):
             ) from ex
 
     async def check_available(self) -> None:
-        if not os.path.isdir(self.root) or not os.access(self.root, os.W_OK):
+        def writable():
+            return os.path.isdir(self.root) and os.access(self.root, os.W_OK)
+
+        if not await _run(writable):
             raise StorageUnavailable(f"directory {self.root} is not writable")
 
     def _full(self, path: str) -> str:
