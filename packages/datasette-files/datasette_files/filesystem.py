@@ -19,7 +19,7 @@ from .base import (
 )
 
 DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
-CHUNK_SIZE = 1024 * 1024
+CHUNK_SIZE = 2 * 1024 * 1024
 # Temp files live in the source root (same filesystem, so rename is atomic)
 # under a prefix that listings skip and the sweep removes.
 TEMP_PREFIX = ".datasette-files-tmp-"
@@ -134,19 +134,32 @@ class FilesystemStorage(Storage):
     ) -> AsyncIterator[bytes]:
         full = self._full(path)
         fp = await _run(open, full, "rb")
+        remaining = None if end is None else end - start + 1
+
+        def read_next():
+            nonlocal remaining
+            size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+            chunk = fp.read(size) if size > 0 else b""
+            if remaining is not None:
+                remaining -= len(chunk)
+            return chunk
+
+        reading = None
         try:
             if start:
                 fp.seek(start)
-            remaining = None if end is None else end - start + 1
-            while remaining is None or remaining > 0:
-                size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
-                chunk = await _run(fp.read, size)
+            # Read one chunk ahead, so the disk read overlaps the socket send.
+            reading = _run(read_next)
+            while True:
+                chunk = await reading
+                reading = None
                 if not chunk:
                     break
-                if remaining is not None:
-                    remaining -= len(chunk)
+                reading = _run(read_next)
                 yield chunk
         finally:
+            if reading is not None:
+                await asyncio.wait([reading])
             fp.close()
 
     async def receive_upload(self, path, stream, content_type) -> FileMetadata:

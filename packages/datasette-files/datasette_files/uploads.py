@@ -13,6 +13,7 @@ exactly one winner.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -35,7 +36,7 @@ from .sources import Source
 log = logging.getLogger("datasette_files")
 
 MAX_TOKEN_LENGTH = 128
-COALESCE_BYTES = 1024 * 1024
+COALESCE_BYTES = 4 * 1024 * 1024
 MAX_PARTS_PER_REQUEST = 100
 
 
@@ -189,9 +190,16 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
 async def enforce_size(
     stream: AsyncIterator[bytes], declared: int, limit: int | None, hasher
 ) -> AsyncIterator[bytes]:
-    """Re-chunk to ~1 MiB, hash, and stop as soon as a size promise breaks."""
+    """Re-chunk to ~1 MiB, hash, and stop as soon as a size promise breaks.
+
+    Each block is hashed in a worker thread while the storage writes it
+    (hashlib releases the GIL), so hashing adds no wall time.
+    """
+    loop = asyncio.get_running_loop()
     received = 0
-    buffer = bytearray()
+    parts: list[bytes] = []
+    buffered = 0
+    hashing = None
     async for chunk in stream:
         received += len(chunk)
         if limit is not None and received > limit:
@@ -202,17 +210,26 @@ async def enforce_size(
             raise UploadError(
                 413, f"Upload is larger than the declared size of {declared} bytes"
             )
-        hasher.update(chunk)
-        buffer += chunk
-        if len(buffer) >= COALESCE_BYTES:
-            yield bytes(buffer)
-            buffer.clear()
+        parts.append(chunk)
+        buffered += len(chunk)
+        if buffered >= COALESCE_BYTES:
+            block = b"".join(parts)
+            parts.clear()
+            buffered = 0
+            if hashing is not None:
+                await hashing
+            hashing = loop.run_in_executor(None, hasher.update, block)
+            yield block
     if received != declared:
         raise UploadError(
             400, f"Upload ended after {received} bytes; declared size was {declared}"
         )
-    if buffer:
-        yield bytes(buffer)
+    if hashing is not None:
+        await hashing
+    if parts:
+        block = b"".join(parts)
+        hasher.update(block)
+        yield block
 
 
 async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:

@@ -1,0 +1,333 @@
+"""Filesystem source: proxied upload/download vs a plain uvicorn app; startup."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+
+from .harness import (
+    BIN,
+    MIB,
+    Result,
+    RssSampler,
+    curl,
+    free_port,
+    make_file,
+    median,
+    percentile,
+    serve,
+)
+
+
+def datasette_args(port: int, work: Path, internal: Path) -> list[str]:
+    return [
+        str(BIN / "datasette"),
+        "serve",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--internal",
+        str(internal),
+        "-s",
+        "plugins.datasette-files.sources.bench.storage",
+        "filesystem",
+        "-s",
+        "plugins.datasette-files.sources.bench.config.root",
+        str(work / "uploads"),
+        "-s",
+        "plugins.datasette-files.sources.bench.config.max_file_size",
+        str(8 * 1024 * MIB),
+        "-s",
+        "permissions.files-browse",
+        "true",
+        "-s",
+        "permissions.files-upload",
+        "true",
+    ]
+
+
+def prepare(base: str, slug: str, size: int, **extra) -> dict:
+    response = httpx.post(
+        f"{base}/-/files/upload/{slug}/-/prepare",
+        json={
+            "filename": "big.bin",
+            "content_type": "application/octet-stream",
+            "size": size,
+            **extra,
+        },
+        timeout=60,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def complete(base: str, prepared: dict) -> dict:
+    response = httpx.post(
+        base + prepared["complete_url"],
+        json={"upload_token": prepared["upload_token"]},
+        timeout=600,
+    )
+    response.raise_for_status()
+    return response.json()["file"]
+
+
+def upload_raw(base: str, slug: str, path: Path) -> tuple[dict, dict]:
+    prepared = prepare(base, slug, path.stat().st_size, direct=False)
+    upload = prepared["upload"]
+    headers = []
+    for name, value in upload["headers"].items():
+        headers += ["-H", f"{name}: {value}"]
+    timing = curl(["-X", "POST", "-T", str(path), *headers, base + upload["url"]])
+    assert timing["code"] == 200, timing
+    return timing, complete(base, prepared)
+
+
+def upload_form(base: str, slug: str, path: Path) -> tuple[dict, dict]:
+    prepared = prepare(base, slug, path.stat().st_size, direct=False)
+    timing = curl(
+        [
+            "-F",
+            f"upload_token={prepared['upload_token']}",
+            "-F",
+            f"file=@{path};type=application/octet-stream",
+            base + prepared["upload"]["url"],
+        ]
+    )
+    assert timing["code"] == 200, timing
+    return timing, complete(base, prepared)
+
+
+def range_latencies(url: str, size: int, count: int = 200) -> list[float]:
+    latencies = []
+    rng = random.Random(1)
+    with httpx.Client() as client:
+        for _ in range(count):
+            start = rng.randrange(0, size - 65536)
+            began = time.perf_counter()
+            response = client.get(
+                url, headers={"Range": f"bytes={start}-{start + 65535}"}
+            )
+            latencies.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 206 and len(response.content) == 65536
+    return latencies
+
+
+def settle(*paths: Path) -> None:
+    """Remove earlier uploads and flush dirty pages, so no run pays for another."""
+    for path in paths:
+        for child in path.glob("*"):
+            if child.is_file() and child.name != "big.bin":
+                child.unlink()
+    os.sync()
+
+
+def bench_transfers(work: Path, big: Path, repeats: int = 3) -> list[Result]:
+    """Interleave baseline and Datasette runs; report medians (RSS: worst)."""
+    size = big.stat().st_size
+    base_dir = work / "baseline"
+    base_dir.mkdir(exist_ok=True)
+    uploads = work / "uploads"
+    if not (base_dir / "big.bin").exists():
+        (base_dir / "big.bin").symlink_to(big)
+    base_port, port = free_port(), free_port()
+    base_url, url = f"http://127.0.0.1:{base_port}", f"http://127.0.0.1:{port}"
+    internal = work / "internal.db"
+    internal.unlink(missing_ok=True)
+    runs: dict[str, list[float]] = {}
+
+    def record(name, timing, key, rss):
+        runs.setdefault(name, []).append(timing[key] / MIB)
+        runs.setdefault(name + " rss", []).append(rss.growth_mib)
+
+    with (
+        serve_baseline(base_port, base_dir) as baseline,
+        serve(
+            datasette_args(port, work, internal), url + "/-/files/sources.json"
+        ) as ds,
+    ):
+        upload_raw(url, "bench", make_file(work / "warmup.bin", 4 * MIB))
+        for _ in range(repeats):
+            settle(base_dir, uploads)
+            with RssSampler(baseline.pid) as rss:
+                record(
+                    "base up",
+                    curl(["-X", "POST", "-T", str(big), base_url + "/upload"]),
+                    "up",
+                    rss,
+                )
+            settle(base_dir, uploads)
+            with RssSampler(ds.pid) as rss:
+                timing, file = upload_raw(url, "bench", big)
+            record("raw up", timing, "up", rss)
+            settle(base_dir, uploads)
+            with RssSampler(ds.pid) as rss:
+                timing, file = upload_form(url, "bench", big)
+            record("form up", timing, "up", rss)
+            with RssSampler(baseline.pid) as rss:
+                record("base down", curl([base_url + "/download/big.bin"]), "down", rss)
+            with RssSampler(ds.pid) as rss:
+                record("down", curl([url + file["download_url"]]), "down", rss)
+        latencies = range_latencies(url + file["download_url"], size)
+        settle(base_dir, uploads)
+
+    def m(name):
+        return median(runs[name])
+
+    def worst(name):
+        return max(runs[name + " rss"])
+
+    gib = size / (1024 * MIB)
+    label = f"{gib:g} GiB" if gib >= 1 else f"{size // MIB} MiB"
+    results = [
+        Result(
+            f"filesystem upload, raw body ({label})",
+            m("raw up"),
+            "MiB/s",
+            baseline=m("base up"),
+            target="≥ 0.8× baseline",
+            passed=m("raw up") >= 0.8 * m("base up"),
+            notes=f"median of {repeats}",
+        ),
+        Result(
+            "filesystem upload, raw body: peak RSS growth",
+            worst("raw up"),
+            "MiB",
+            baseline=worst("base up"),
+            target="≤ 32 MiB",
+            passed=worst("raw up") <= 32,
+        ),
+        Result(
+            f"filesystem upload, multipart form ({label})",
+            m("form up"),
+            "MiB/s",
+            baseline=m("base up"),
+            notes="for comparison",
+        ),
+        Result(
+            "filesystem upload, multipart form: peak RSS growth",
+            worst("form up"),
+            "MiB",
+            notes="for comparison",
+        ),
+        Result(
+            f"filesystem download ({label})",
+            m("down"),
+            "MiB/s",
+            baseline=m("base down"),
+            target="≥ 0.8× baseline",
+            passed=m("down") >= 0.8 * m("base down"),
+            notes=f"median of {repeats}",
+        ),
+        Result(
+            "filesystem download: peak RSS growth",
+            worst("down"),
+            "MiB",
+            baseline=worst("base down"),
+            target="≤ 32 MiB",
+            passed=worst("down") <= 32,
+        ),
+        Result(
+            "Range request (64 KiB) latency p50",
+            median(latencies),
+            "ms",
+            notes=f"p95 {percentile(latencies, 95):.2f} ms over {len(latencies)} requests",
+        ),
+    ]
+    return results
+
+
+def serve_baseline(port: int, base_dir: Path):
+    return serve(
+        [
+            str(BIN / "uvicorn"),
+            "bench.baseline_app:app",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+        ],
+        f"http://127.0.0.1:{port}/missing",
+        env={"BASELINE_DIR": str(base_dir)},
+    )
+
+
+def fill_registry(internal: Path, count: int) -> None:
+    """Add ``count`` file rows to an already migrated registry."""
+    conn = sqlite3.connect(internal)
+    with conn:
+        conn.execute("DELETE FROM files_files")
+        conn.executemany(
+            "INSERT INTO files_files (id, source_slug, path, filename, content_type, "
+            "size, created_at) VALUES (?, 'bench', ?, ?, 'text/plain', 10, ?)",
+            (
+                (
+                    f"df-{i:026d}",
+                    f"{i:026d}-file-{i}.txt",
+                    f"file {i} report.txt",
+                    f"2026-01-01T00:00:{i % 60:02d}.{i:06d}Z",
+                )
+                for i in range(count)
+            ),
+        )
+    conn.close()
+
+
+def startup_seconds(work: Path, internal: Path, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/-/files/sources.json"
+        began = time.perf_counter()
+        with serve(datasette_args(port, work, internal), url):
+            times.append(time.perf_counter() - began)
+    return median(times)
+
+
+def listing_latencies(work: Path, internal: Path, count: int = 100) -> list[float]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serve(datasette_args(port, work, internal), url + "/-/files/sources.json"):
+        latencies = []
+        with httpx.Client() as client:
+            next_url = "/-/files/source/bench.json?_size=50"
+            for _ in range(count):
+                began = time.perf_counter()
+                data = client.get(url + next_url).json()
+                latencies.append((time.perf_counter() - began) * 1000)
+                next_url = data["next_url"]
+        return latencies
+
+
+def bench_startup(work: Path, rows: int = 100_000) -> list[Result]:
+    internal = work / "startup.db"
+    internal.unlink(missing_ok=True)
+    startup_seconds(work, internal, runs=1)  # creates and migrates the registry
+    fill_registry(internal, 0)
+    empty = startup_seconds(work, internal)
+    fill_registry(internal, rows)
+    full = startup_seconds(work, internal)
+    listing = listing_latencies(work, internal)
+    return [
+        Result(
+            f"startup with {rows:,} files",
+            full * 1000,
+            "ms",
+            baseline=empty * 1000,
+            target="≤ 1.5× empty",
+            passed=full <= 1.5 * empty,
+        ),
+        Result(
+            f"source listing page (50 rows) at {rows:,} files, p50",
+            median(listing),
+            "ms",
+            notes=f"p95 {percentile(listing, 95):.2f} ms, walking {len(listing)} pages",
+        ),
+    ]

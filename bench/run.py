@@ -1,0 +1,111 @@
+"""Run the benchmarks, print a table, write docs/benchmarks.md.
+
+    uv run python -m bench.run                      # everything, 1 GiB files
+    uv run python -m bench.run --size-mib 256 --only filesystem
+    uv run python -m bench.run --no-write           # print only
+
+Each figure is measured in the same run as its baseline and reported as a
+ratio, so a busy machine slows both sides alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from importlib import import_module
+from pathlib import Path
+
+from .harness import MIB, Result, make_file
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = {
+    "filesystem": ("bench.filesystem", "bench_transfers"),
+    "startup": ("bench.filesystem", "bench_startup"),
+    "s3": ("bench.s3", "bench_s3"),
+    "search": ("bench.search", "bench_search"),
+}
+
+
+def format_table(results: list[Result]) -> str:
+    lines = [
+        "| measurement | value | baseline | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        baseline = f"{r.baseline:,.2f} {r.unit}" if r.baseline is not None else ""
+        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
+        met = {True: "yes", False: "**no**", None: ""}[r.passed]
+        target = r.target + (f" ({r.notes})" if r.notes else "")
+        lines.append(
+            f"| {r.name} | {r.value:,.2f} {r.unit} | {baseline} | {ratio} | {target} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1024**3)
+    return f"{platform.system()} {platform.machine()}, {cpus} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def write_doc(results: list[Result], size: int, sections: list[str]) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"""# Benchmarks
+
+Produced by `uv run python -m bench.run` (see `bench/`). Every figure is
+measured in the same run as its baseline; the ratio is what the targets are
+about, since absolute numbers depend on the machine.
+
+- Run: {stamp}
+- Machine: {machine()}
+- File size for transfers: {size // MIB} MiB
+- Sections: {", ".join(sections)}
+
+Baselines: for the filesystem source, a minimal ASGI app under the same
+uvicorn that writes the request body to a file / streams a file back in 1 MiB
+chunks (`bench/baseline_app.py`); clients are `curl` in both cases. For S3,
+aioboto3 uploading the same bytes straight to the same SeaweedFS. RSS growth
+is the Datasette process's peak resident memory during the transfer minus its
+resident memory just before, sampled every 20 ms.
+
+{format_table(results)}
+"""
+    path.write_text(text)
+    print(f"\nwrote {path.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--work", default=None, help="scratch directory")
+    args = parser.parse_args()
+    sections = [s for s in args.only.split(",") if s]
+    work = Path(args.work or tempfile.mkdtemp(prefix="datasette-files-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    size = args.size_mib * MIB
+    big = make_file(work / "big.bin", size)
+    results: list[Result] = []
+    for name in sections:
+        module_name, function_name = SECTIONS[name]
+        function = getattr(import_module(module_name), function_name)
+        print(f"running {name}…", flush=True)
+        if name in ("startup", "search"):
+            section = function(work, args.rows)
+        else:
+            section = function(work, big)
+        results += section
+        print(format_table(section), flush=True)
+    print("\n" + format_table(results))
+    if not args.no_write:
+        write_doc(results, size, sections)
+
+
+if __name__ == "__main__":
+    main()
