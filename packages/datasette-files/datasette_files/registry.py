@@ -62,6 +62,33 @@ MIGRATIONS = [
             ON files_pending (expires_at);
         """,
     ),
+    (
+        # Full-text search over filename, content type and search_text, kept
+        # in sync by triggers: never rebuilt at startup.
+        "002_search",
+        """
+        CREATE VIRTUAL TABLE IF NOT EXISTS files_fts USING fts5(
+            filename, content_type, search_text,
+            content='files_files', content_rowid='rowid',
+            tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+        );
+        CREATE TRIGGER IF NOT EXISTS files_fts_insert AFTER INSERT ON files_files BEGIN
+            INSERT INTO files_fts (rowid, filename, content_type, search_text)
+            VALUES (new.rowid, new.filename, new.content_type, new.search_text);
+        END;
+        CREATE TRIGGER IF NOT EXISTS files_fts_delete AFTER DELETE ON files_files BEGIN
+            INSERT INTO files_fts (files_fts, rowid, filename, content_type, search_text)
+            VALUES ('delete', old.rowid, old.filename, old.content_type, old.search_text);
+        END;
+        CREATE TRIGGER IF NOT EXISTS files_fts_update AFTER UPDATE ON files_files BEGIN
+            INSERT INTO files_fts (files_fts, rowid, filename, content_type, search_text)
+            VALUES ('delete', old.rowid, old.filename, old.content_type, old.search_text);
+            INSERT INTO files_fts (rowid, filename, content_type, search_text)
+            VALUES (new.rowid, new.filename, new.content_type, new.search_text);
+        END;
+        INSERT INTO files_fts (files_fts) VALUES ('rebuild');
+        """,
+    ),
 ]
 
 FILE_COLUMNS = (

@@ -1,6 +1,6 @@
 """URL routes: one table, read top to bottom like the HTTP API docs."""
 
-from .views import debug, files, sources, upload
+from .views import debug, files, search, sources, upload
 
 SLUG = r"(?P<slug>[^/]+)"
 FILE_ID = r"(?P<file_id>df-[^/.]+)"
@@ -9,6 +9,8 @@ ROUTES = [
     (r"^/-/files$", sources.index_view),
     (r"^/-/files/sources\.json$", sources.sources_json_view),
     (r"^/-/files/batch\.json$", files.batch_view),
+    (r"^/-/files/search\.json$", search.search_json_view),
+    (r"^/-/files/search$", search.search_page_view),
     (r"^/-/files/storages$", debug.storages_view),
     (rf"^/-/files/storages/list/{SLUG}$", debug.storage_list_view),
     (rf"^/-/files/source/{SLUG}\.json$", sources.source_json_view),

@@ -86,8 +86,16 @@ class StreamingForm:
         filename = options.get(b"filename")
         self._part_is_file = filename is not None
         if self._part_is_file:
+            # The fields seen so far travel with the event: the parser may
+            # already have read fields that come after the file in the same
+            # chunk, and those must not count as sent before it.
             self.events.append(
-                ("file", self._part_name, filename.decode("utf-8", "replace"))
+                (
+                    "file",
+                    self._part_name,
+                    filename.decode("utf-8", "replace"),
+                    dict(self.fields),
+                )
             )
 
     def _on_part_data(self, data, start, end):
@@ -133,6 +141,7 @@ class StreamingForm:
                 raise FormError(f"form has no file field named {name!r}")
             if event[0] == "file" and event[1] == name:
                 self.filename = event[2]
+                self.fields = event[3]
                 return self._file_bytes()
             if event[0] == "file":
                 raise FormError(f"unexpected file field {event[1]!r}")

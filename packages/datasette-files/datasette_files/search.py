@@ -1,0 +1,74 @@
+"""Full-text search over the registry.
+
+User input never reaches FTS5 as syntax: every term is quoted, so operators
+and stray quotes typed by users are searched for, not interpreted, and a
+query can never be a syntax error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .registry import FILE_COLUMNS, FileRow
+
+FILE_ID_RE = re.compile(r"^df-[0-9a-z]{26}$")
+TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
+MAX_TERMS = 16
+
+
+def fts_query(q: str) -> str | None:
+    """Each word becomes a prefix term, each "quoted phrase" an exact phrase."""
+    parts = []
+    for phrase, word in TERM_RE.findall(q)[:MAX_TERMS]:
+        text = (phrase or word).replace('"', " ")
+        if not text.strip():
+            continue
+        quoted = '"' + text + '"'
+        parts.append(quoted if phrase else quoted + " *")
+    return " ".join(parts) or None
+
+
+async def search_files(
+    db,
+    allowed_sql: str,
+    allowed_params: dict,
+    q: str,
+    source: str | None,
+    limit: int,
+    before_rowid: int | None,
+) -> tuple[list[FileRow], int | None]:
+    """Newest first; keyset-paginated on rowid; only sources in ``allowed_sql``."""
+    params = dict(allowed_params)
+    where = [
+        f"f.source_slug IN (SELECT parent FROM ({allowed_sql}))",
+    ]
+    if source:
+        where.append("f.source_slug = :files_source")
+        params["files_source"] = source
+    if before_rowid is not None:
+        where.append("f.rowid < :files_before")
+        params["files_before"] = before_rowid
+    params["files_limit"] = limit + 1
+    q = q.strip()
+    if FILE_ID_RE.match(q):
+        where.append("f.id = :files_id")
+        params["files_id"] = q
+        sql = f"SELECT f.rowid AS _rowid, {qualified()} FROM files_files f"
+    elif fts_query(q):
+        where.append("files_fts MATCH :files_match")
+        params["files_match"] = fts_query(q)
+        sql = (
+            f"SELECT f.rowid AS _rowid, {qualified()} FROM files_fts "
+            "JOIN files_files f ON f.rowid = files_fts.rowid"
+        )
+    else:
+        sql = f"SELECT f.rowid AS _rowid, {qualified()} FROM files_files f"
+    sql += " WHERE " + " AND ".join(where) + " ORDER BY f.rowid DESC LIMIT :files_limit"
+    rows = list(await db.execute(sql, params))
+    files = [FileRow.from_row(row) for row in rows[:limit]]
+    next_rowid = rows[limit - 1]["_rowid"] if len(rows) > limit else None
+    return files, next_rowid
+
+
+def qualified() -> str:
+    return ", ".join(f"f.{column.strip()}" for column in FILE_COLUMNS.split(","))
