@@ -249,20 +249,6 @@ class Registry:
             return files, (files[-1].created_at, files[-1].id)
         return files, None
 
-    async def get_files(self, file_ids: list[str]) -> list[FileRow]:
-        if not file_ids:
-            return []
-        placeholders = ", ".join("?" for _ in file_ids)
-        rows = await self.db.execute(
-            f"""
-            SELECT {FILE_COLUMNS} FROM files_files
-            WHERE id IN ({placeholders}) AND source_slug IN
-                (SELECT slug FROM files_sources WHERE active = 1)
-            """,
-            file_ids,
-        )
-        return [FileRow.from_row(row) for row in rows]
-
     async def update_filename(self, file_id: str, filename: str) -> None:
         await self.db.execute_write(
             "UPDATE files_files SET filename = ? WHERE id = ?", [filename, file_id]

@@ -45,10 +45,10 @@ async def search_files(
     if source:
         where.append("f.source_slug = :files_source")
         params["files_source"] = source
-    if before_rowid is not None:
-        where.append("f.rowid < :files_before")
-        params["files_before"] = before_rowid
     params["files_limit"] = limit + 1
+    # With a MATCH, order by the FTS table's own rowid: FTS5 can then walk
+    # its index newest-first and stop at LIMIT instead of sorting all matches.
+    order = "f.rowid"
     q = q.strip()
     if FILE_ID_RE.match(q):
         where.append("f.id = :files_id")
@@ -61,13 +61,36 @@ async def search_files(
             f"SELECT f.rowid AS _rowid, {qualified()} FROM files_fts "
             "JOIN files_files f ON f.rowid = files_fts.rowid"
         )
+        order = "files_fts.rowid"
     else:
         sql = f"SELECT f.rowid AS _rowid, {qualified()} FROM files_files f"
-    sql += " WHERE " + " AND ".join(where) + " ORDER BY f.rowid DESC LIMIT :files_limit"
+    if before_rowid is not None:
+        where.append(f"{order} < :files_before")
+        params["files_before"] = before_rowid
+    sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order} DESC LIMIT :files_limit"
     rows = list(await db.execute(sql, params))
     files = [FileRow.from_row(row) for row in rows[:limit]]
     next_rowid = rows[limit - 1]["_rowid"] if len(rows) > limit else None
     return files, next_rowid
+
+
+async def browsable_files_by_id(
+    db, allowed_sql: str, allowed_params: dict, file_ids: list[str]
+) -> list[FileRow]:
+    """The files among ``file_ids`` in sources the actor may browse: one query."""
+    params = dict(allowed_params)
+    placeholders = []
+    for i, file_id in enumerate(file_ids):
+        params[f"files_id_{i}"] = file_id
+        placeholders.append(f":files_id_{i}")
+    rows = await db.execute(
+        f"SELECT {qualified()} FROM files_files f "
+        f"WHERE f.id IN ({', '.join(placeholders)}) "
+        f"AND f.source_slug IN (SELECT parent FROM ({allowed_sql}))",
+        params,
+    )
+    return [FileRow.from_row(row) for row in rows]
 
 
 def qualified() -> str:

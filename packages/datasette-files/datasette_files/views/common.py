@@ -73,12 +73,12 @@ def json_view(view):
     return wrapper
 
 
-async def read_json(request) -> object:
+async def read_json(request, max_bytes: int = MAX_JSON_BODY) -> object:
     """Parse a small JSON body; 400 for anything that is not JSON."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in ("application/json", ""):
         raise ClientError(400, "Content-Type must be application/json")
-    body = await request.post_body(MAX_JSON_BODY)
+    body = await request.post_body(max_bytes)
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):

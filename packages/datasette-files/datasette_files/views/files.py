@@ -15,9 +15,18 @@ from ..filenames import validate_filename
 from ..icons import type_icon_svg
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
+from ..search import browsable_files_by_id
 from ..state import get_state
 from ..uploads import call_storage
-from .common import ClientError, file_json, files_path, human_size, json_view, read_json
+from .common import (
+    MAX_JSON_BODY,
+    ClientError,
+    file_json,
+    files_path,
+    human_size,
+    json_view,
+    read_json,
+)
 
 MAX_SEARCH_TEXT = 100_000
 MAX_BATCH_IDS = 100
@@ -153,7 +162,9 @@ async def update_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     if not await can(datasette, request.actor, EDIT, row.source_slug, row.id):
         raise ClientError(403, "You may not edit this file")
-    body = await read_json(request)
+    # Room for the longest allowed search_text, even if every character is
+    # sent as a six-byte \uXXXX escape.
+    body = await read_json(request, MAX_SEARCH_TEXT * 6 + MAX_JSON_BODY)
     update = body.get("update") if isinstance(body, dict) else None
     if not isinstance(update, dict) or not update:
         raise ClientError(400, 'Body must be {"update": {"search_text": "..."}}')
@@ -204,16 +215,16 @@ async def batch_view(request, datasette):
         raise ClientError(400, "Pass one or more ?id= parameters")
     if len(ids) > MAX_BATCH_IDS:
         raise ClientError(400, f"At most {MAX_BATCH_IDS} ids per request")
-    state = get_state(datasette)
-    rows = await state.registry.get_files(list(dict.fromkeys(ids)))
-    visible = {}
-    slugs = {row.source_slug for row in rows}
-    allowed = {
-        slug for slug in slugs if await can(datasette, request.actor, BROWSE, slug)
-    }
-    for row in rows:
-        if row.source_slug in allowed and state.source(row.source_slug):
-            visible[row.id] = file_json(datasette, row)
+    allowed_sql, allowed_params = await datasette.allowed_resources_sql(
+        action=BROWSE, actor=request.actor
+    )
+    rows = await browsable_files_by_id(
+        get_state(datasette).registry.db,
+        allowed_sql,
+        allowed_params,
+        list(dict.fromkeys(ids)),
+    )
+    visible = {row.id: file_json(datasette, row) for row in rows}
     return Response.json(
         {"ok": True, "files": visible, "missing": [i for i in ids if i not in visible]}
     )
