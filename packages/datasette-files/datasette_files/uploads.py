@@ -38,6 +38,7 @@ log = logging.getLogger("datasette_files")
 MAX_TOKEN_LENGTH = 128
 COALESCE_BYTES = 4 * 1024 * 1024
 MAX_PARTS_PER_REQUEST = 100
+PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting")
 
 
 class UploadError(Exception):
@@ -325,19 +326,27 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
 
 async def abort(state, source: Source, actor, token) -> None:
     pending = await lookup(state, source, actor, token)
-    await discard(state, source, pending)
+    if not await discard(state, source, pending):
+        raise UploadError(409, "This upload was completed or aborted concurrently")
 
 
-async def discard(state, source: Source | None, pending: PendingUpload) -> None:
-    """Drop the pending row first (stopping in-flight uploads), then the data."""
+async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
+    """Drop the pending row first (stopping in-flight uploads), then the data.
+
+    False if the row was already gone: a concurrent complete may have just
+    registered the file, and then its bytes are no longer ours to delete.
+    """
+    if not await state.registry.claim_pending(pending.id, PENDING_STATUSES, "aborting"):
+        return False
     await state.registry.delete_pending(pending.id)
     if source is None:
-        return
+        return True
     try:
         storage = await source.ensure_ready()
         await storage.abort_upload(pending.path, pending.state)
     except Exception as ex:  # noqa: BLE001 - cleanup must not mask the request
         log.warning("Could not remove partial upload %s: %s", pending.path, ex)
+    return True
 
 
 async def sweep(state, startup: bool = False) -> int:

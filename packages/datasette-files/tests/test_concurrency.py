@@ -1,0 +1,89 @@
+"""Requests racing on one upload token: exactly one wins."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+ALICE = {"id": "alice"}
+
+
+async def count_rows(ds, table: str) -> int:
+    rows = await ds.get_internal_database().execute(f"SELECT count(*) FROM {table}")
+    return rows.first()[0]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("racers", [2, 5])
+async def test_concurrent_completes(make_ds, api, racers):
+    ds = await make_ds()
+    token = (await api.prepare(ds, "files", "race.txt", 4)).json()["upload_token"]
+    assert (await api.send(ds, "files", token, b"race")).status_code == 200
+
+    responses = await asyncio.gather(
+        *(api.complete(ds, "files", token) for _ in range(racers))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(201) == 1, [r.text for r in responses]
+    assert set(statuses) - {201} <= {400, 409}
+    assert await count_rows(ds, "files_files") == 1
+    assert await count_rows(ds, "files_pending") == 0
+
+
+@pytest.mark.asyncio
+async def test_concurrent_uploads(make_ds, api, tmp_path):
+    ds = await make_ds()
+    token = (await api.prepare(ds, "files", "race.txt", 4)).json()["upload_token"]
+    responses = await asyncio.gather(
+        api.send(ds, "files", token, b"AAAA"), api.send(ds, "files", token, b"BBBB")
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    completed = await api.complete(ds, "files", token)
+    assert completed.status_code == 201
+    download = await ds.client.get(
+        completed.json()["file"]["download_url"], actor=ALICE
+    )
+    winner = next(r for r in responses if r.status_code == 200)
+    assert download.content in (b"AAAA", b"BBBB")
+    assert winner.json()["content_hash"] == completed.json()["file"]["content_hash"]
+    assert len(list((tmp_path / "files").iterdir())) == 1
+
+
+@pytest.mark.asyncio
+async def test_abort_racing_complete(make_ds, api, tmp_path):
+    """Whoever wins, a registered file keeps its bytes and an aborted one has none.
+
+    The abort starts a little later each round, so some rounds land in the
+    window where complete has registered the file but abort has already
+    looked the token up.
+    """
+    ds = await make_ds()
+    outcomes = set()
+    for round in range(40):
+        name = f"race-{round}.txt"
+        token = (await api.prepare(ds, "files", name, 4)).json()["upload_token"]
+        assert (await api.send(ds, "files", token, b"race")).status_code == 200
+
+        async def abort_later(token=token, delay=round / 10_000):
+            await asyncio.sleep(delay)
+            return await api.abort(ds, "files", token)
+
+        completed, aborted = await asyncio.gather(
+            api.complete(ds, "files", token), abort_later()
+        )
+        outcomes.add((completed.status_code, aborted.status_code))
+        stored = [p for p in (tmp_path / "files").iterdir() if p.name.endswith(name)]
+        if completed.status_code == 201:
+            assert aborted.status_code in (400, 409)
+            download = await ds.client.get(
+                completed.json()["file"]["download_url"], actor=ALICE
+            )
+            assert download.content == b"race", round
+        else:
+            assert (completed.status_code, aborted.status_code) == (409, 200)
+            assert stored == []
+    assert await count_rows(ds, "files_pending") == 0
+    assert await count_rows(ds, "files_files") == len(
+        list((tmp_path / "files").iterdir())
+    )
