@@ -107,6 +107,30 @@ async def sliced(chunks, start: int, end: int):
             break
 
 
+async def started(chunks):
+    """``chunks`` with the first one already read.
+
+    Once the 200 headers are out, a failing backend can only cut the body
+    short; reading ahead lets the view answer with a proper error instead.
+    """
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+
+    async def rest():
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    return rest()
+
+
 def stream_range(storage, path: str, start: int, end: int):
     """A stream of bytes start..end, using the storage's Range support if any."""
     if storage.capabilities.can_range_read:

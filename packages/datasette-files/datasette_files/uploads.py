@@ -164,9 +164,10 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     pending = await lookup(state, source, actor, token)
     if pending.mode != "proxy":
         raise UploadError(409, "This upload goes directly to the storage backend")
+    # Before the claim: an unavailable backend must leave the token usable.
+    storage = await source.ensure_ready()
     if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
         raise UploadError(409, "This upload has already been sent")
-    storage = await source.ensure_ready()
     hasher = hashlib.sha256()
     limited = enforce_size(stream, pending.size, source.max_file_size, hasher)
     try:

@@ -87,3 +87,36 @@ async def test_abort_racing_complete(make_ds, api, tmp_path):
     assert await count_rows(ds, "files_files") == len(
         list((tmp_path / "files").iterdir())
     )
+
+
+@pytest.mark.asyncio
+async def test_abort_stops_an_upload_in_flight(make_ds, api, snapshot, json_error):
+    ds = await make_ds()
+    empty = await snapshot(ds)
+    token = (await api.prepare(ds, "files", "slow.bin", 2_000_000)).json()[
+        "upload_token"
+    ]
+    halfway, resume = asyncio.Event(), asyncio.Event()
+
+    async def slow_body():
+        yield b"x" * 1_000_000
+        halfway.set()
+        await resume.wait()
+        yield b"x" * 1_000_000
+
+    sending = asyncio.create_task(
+        ds.client.post(
+            "/-/files/upload/files/-/upload",
+            content=slow_body(),
+            headers={"x-upload-token": token},
+            actor=ALICE,
+        )
+    )
+    await halfway.wait()
+    in_flight = await snapshot(ds)
+    assert [row["status"] for row in in_flight["pending"]] == ["uploading"]
+    assert (await api.abort(ds, "files", token)).status_code == 200
+    resume.set()
+
+    json_error(await sending, 409)
+    assert await snapshot(ds) == empty

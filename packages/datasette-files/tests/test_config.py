@@ -215,3 +215,18 @@ async def test_removed_source_disappears_but_its_rows_stay(make_ds, upload):
     ds3 = await make_ds(sources=both)
     again = await ds3.client.get(gone["download_url"], actor=ALICE)
     assert again.content == b"old"
+
+
+@pytest.mark.asyncio
+async def test_lowered_max_file_size_applies_to_prepared_uploads(
+    make_ds, api, snapshot, json_error
+):
+    ds1 = await make_ds(sources={"files": {"max_file_size": 1000}})
+    token = (await api.prepare(ds1, "files", "big.bin", 1000)).json()["upload_token"]
+    await ds1.invoke_shutdown()
+
+    ds2 = await make_ds(sources={"files": {"max_file_size": 500}})
+    before = await snapshot(ds2)
+    body = json_error(await api.send(ds2, "files", token, b"x" * 1000), 413)
+    assert "500" in body["errors"][0]
+    assert await snapshot(ds2) == before
