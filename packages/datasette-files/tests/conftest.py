@@ -14,6 +14,7 @@ the setup every test would otherwise repeat:
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import sqlite3
@@ -91,6 +92,8 @@ async def make_ds(tmp_path):
                     }
                 },
             }
+        # Tests may change ds.config mid-test; never the caller's dicts.
+        config = copy.deepcopy(config)
         if internal is True:
             internal = str(tmp_path / "internal.db")
         ds = Datasette(config=config, internal=internal or None, settings=settings)
@@ -102,8 +105,7 @@ async def make_ds(tmp_path):
 
     yield make
     for ds in started:
-        if ds._startup_invoked:
-            await ds.invoke_shutdown()
+        await ds.invoke_shutdown()
 
 
 def form_body(parts: list[tuple[str, object]], boundary: str | None = None):

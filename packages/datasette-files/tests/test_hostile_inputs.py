@@ -237,6 +237,12 @@ CASES = [
          lambda g: g.send_form([("upload_token", MISSING)])),
     Case("form with a different file field", PREPARED, 400,
          lambda g: g.send_form([("upload_token", MISSING), ("other", ("a", b"0123456789"))])),
+    Case("form field over 4 KiB", PREPARED, 400,
+         lambda g: g.send_form([("note", "n" * 5000), ("upload_token", MISSING),
+                                ("file", ("a", b"0123456789"))])),
+    Case("form with 25 fields", PREPARED, 400,
+         lambda g: g.send_form([(f"f{i}", "x") for i in range(25)]
+                               + [("upload_token", MISSING), ("file", ("a", b"0123456789"))])),
     Case("form cut short", PREPARED, 400,
          lambda g: g.post("/-/files/upload/files/-/upload",
                           content=b"--b\r\nContent-Disposition: form-data; name=\"upl",

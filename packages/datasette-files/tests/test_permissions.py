@@ -146,15 +146,8 @@ async def request(world: World, endpoint: str, actor):
         assert response.status_code == 200
         found = [f["id"] for f in response.json()["files"]]
         return SEES if found == [world.bob_file["id"]] else BLIND
-    paths = {
-        "storages": "/-/files/storages",
-        "storages/list": "/-/files/storages/list/files",
-        "source page": "/-/files/source/files",
-        "source .json": "/-/files/source/files.json",
-        "upload page": "/-/files/upload/files",
-    }
-    if endpoint in paths:
-        return (await client.get(paths[endpoint], actor=actor)).status_code
+    if endpoint in PLAIN_GETS:
+        return (await client.get(ENDPOINT_PATHS[endpoint], actor=actor)).status_code
     if endpoint == "prepare":
         return (await api.prepare(ds, "files", size=3, actor=actor)).status_code
     if endpoint == "upload":
@@ -194,6 +187,9 @@ async def request(world: World, endpoint: str, actor):
     else:
         response = await client.post(file["url"] + "/-/delete", actor=actor)
     return response.status_code
+
+
+PLAIN_GETS = {"storages", "storages/list", "source page", "source .json", "upload page"}
 
 
 def matrix_cells():
