@@ -40,7 +40,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return max(size - suffix, 0), size - 1
     start = int(first)
     end = int(last) if last else size - 1
-    if start >= size or (last and end < start):
+    if last and end < start:
+        return None
+    if start >= size:
         raise RangeNotSatisfiable()
     return start, min(end, size - 1)
 

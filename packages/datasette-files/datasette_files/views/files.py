@@ -25,6 +25,7 @@ from .common import (
     file_json,
     files_path,
     human_size,
+    json_error,
     json_view,
     read_json,
 )
@@ -121,12 +122,9 @@ async def download_view(request, datasette):
     try:
         byte_range = parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiable:
-        return Response(
-            "",
-            status=416,
-            headers={"content-range": f"bytes */{size}"},
-            content_type="text/plain",
-        )
+        response = json_error(f"Range not satisfiable: the file is {size} bytes", 416)
+        response.headers["content-range"] = f"bytes */{size}"
+        return response
     if byte_range is None:
         headers["content-length"] = str(size)
         if size == 0:
