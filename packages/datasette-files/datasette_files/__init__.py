@@ -9,6 +9,7 @@ from datasette import hookimpl
 from datasette.plugins import pm
 
 from . import hookspecs
+from .column_type import FileColumnType
 from .files import File, get_file
 from .filesystem import FilesystemStorage
 from .lifecycle import shutdown_files, start_files
@@ -23,6 +24,32 @@ pm.add_hookspecs(hookspecs)
 @hookimpl
 def register_files_storage_types(datasette):
     return [FilesystemStorage]
+
+
+@hookimpl
+def register_column_types(datasette):
+    return [FileColumnType]
+
+
+@hookimpl
+def extra_js_urls(template, database, table, columns, view_name, request, datasette):
+    if view_name in ("table", "row"):
+        return [
+            {
+                "url": datasette.urls.static_plugins(
+                    "datasette-files", "datasette-file.js"
+                ),
+                "module": True,
+            }
+        ]
+    return []
+
+
+@hookimpl
+def extra_css_urls(template, database, table, columns, view_name, request, datasette):
+    if view_name in ("table", "row"):
+        return [datasette.urls.static_plugins("datasette-files", "files.css")]
+    return []
 
 
 @hookimpl

@@ -1,0 +1,89 @@
+// <datasette-file file-id="df-..." batch-url="/-/files/batch.json">df-...</datasette-file>
+//
+// Every element on the page asks for its file; the requests are gathered and
+// sent as batch.json calls of up to 100 ids. Files the actor may not browse
+// are not returned, so those cells keep showing the plain id.
+
+const BATCH_SIZE = 100;
+const waiting = new Map(); // batch URL -> Map(id -> [elements])
+let scheduled = false;
+
+function formatBytes(bytes) {
+  if (bytes == null) return "";
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+async function flush() {
+  scheduled = false;
+  const batches = [...waiting.entries()];
+  waiting.clear();
+  for (const [url, byId] of batches) {
+    const ids = [...byId.keys()];
+    for (let i = 0; i < ids.length; i += BATCH_SIZE) {
+      const chunk = ids.slice(i, i + BATCH_SIZE);
+      const query = chunk.map((id) => `id=${encodeURIComponent(id)}`).join("&");
+      let files = {};
+      try {
+        const response = await fetch(`${url}?${query}`, { credentials: "same-origin" });
+        const data = await response.json();
+        files = (data && data.files) || {};
+      } catch (error) {
+        continue;
+      }
+      for (const id of chunk) {
+        const file = files[id];
+        if (!file) continue;
+        for (const element of byId.get(id)) element.render(file);
+      }
+    }
+  }
+}
+
+class DatasetteFile extends HTMLElement {
+  connectedCallback() {
+    const id = this.getAttribute("file-id");
+    const url = this.getAttribute("batch-url");
+    if (!id || !url || this.dataset.loaded) return;
+    if (!waiting.has(url)) waiting.set(url, new Map());
+    const byId = waiting.get(url);
+    if (!byId.has(id)) byId.set(id, []);
+    byId.get(id).push(this);
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
+  }
+
+  render(file) {
+    this.dataset.loaded = "1";
+    const link = document.createElement("a");
+    link.href = file.url;
+    link.className = "datasette-file-link";
+    const img = document.createElement("img");
+    img.src = file.thumbnail_url;
+    img.alt = "";
+    img.width = 24;
+    img.height = 24;
+    img.loading = "lazy";
+    const name = document.createElement("span");
+    name.className = "datasette-file-name";
+    name.textContent = file.filename;
+    const size = document.createElement("span");
+    size.className = "datasette-file-size";
+    size.textContent = formatBytes(file.size);
+    link.append(img, " ", name);
+    this.replaceChildren(link, " ", size);
+    this.title = `${file.filename} (${file.content_type || "unknown type"})`;
+  }
+}
+
+if (!customElements.get("datasette-file")) {
+  customElements.define("datasette-file", DatasetteFile);
+}
