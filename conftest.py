@@ -27,11 +27,15 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 
 
-def _identity() -> tuple[str, str]:
-    """The first admin key pair in seaweedfs/s3-identities.json."""
-    identities = json.loads((SEAWEEDFS_DIR / "s3-identities.json").read_text())
-    credentials = identities["identities"][0]["credentials"][0]
-    return credentials["accessKey"], credentials["secretKey"]
+def _key_pairs() -> list[tuple[str, str]]:
+    """Every (access key, secret key) in seaweedfs/s3-identities.json; the
+    first is the admin pair used for development and most tests."""
+    config = json.loads((SEAWEEDFS_DIR / "s3-identities.json").read_text())
+    return [
+        (credentials["accessKey"], credentials["secretKey"])
+        for identity in config["identities"]
+        for credentials in identity["credentials"]
+    ]
 
 
 def _weed_binary() -> str:
@@ -80,7 +84,8 @@ class SeaweedFS:
         self.data_dir = data_dir
         self.log_path = data_dir / "weed.log"
         self.binary = _weed_binary()
-        self.access_key_id, self.secret_access_key = _identity()
+        self.key_pairs = _key_pairs()
+        self.access_key_id, self.secret_access_key = self.key_pairs[0]
         (
             self.master_port,
             self.master_grpc_port,
@@ -246,8 +251,9 @@ class SeaweedFS:
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """A running SeaweedFS S3 server: ``endpoint_url``, ``access_key_id``,
-    ``secret_access_key``, ``region``, ``make_bucket(name)``, ``client()``,
-    and ``stop()`` / ``start()`` for outage tests."""
+    ``secret_access_key``, ``region``, ``key_pairs`` (every identity),
+    ``make_bucket(name)``, ``client()``, and ``stop()`` / ``start()`` for
+    outage tests (the same ports and data come back)."""
     server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
     try:
         server.start()

@@ -58,7 +58,7 @@ _INTEGER_BOUNDS = {
     "presign_expires": (1, S3_MAX_PRESIGN_EXPIRES),
 }
 
-_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
+_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,9 @@ class S3Config:
     session_token: str | None = field(default=None, repr=False)
     credentials_url: str | None = None
     credentials_url_secret: str | None = field(default=None, repr=False)
-    max_file_size: int = 5 * GiB
+    # None: direct uploads up to S3's 5 TiB, uploads through Datasette up
+    # to 5 GiB. A number caps both.
+    max_file_size: int | None = None
     multipart_threshold: int = 100 * MiB
     multipart_part_size: int = 16 * MiB
     presign_expires: int = 3600
@@ -84,6 +86,16 @@ class S3Config:
     @property
     def uses_broker(self) -> bool:
         return self.credentials_url is not None
+
+    @property
+    def direct_upload_limit(self) -> int:
+        """Largest browser-to-S3 upload (multipart above the threshold)."""
+        return self.max_file_size or S3_MAX_OBJECT_SIZE
+
+    @property
+    def proxied_upload_limit(self) -> int:
+        """Largest upload streamed through Datasette (``receive_upload``)."""
+        return self.max_file_size or S3_MAX_SINGLE_UPLOAD
 
 
 def normalise_prefix(prefix: str, key: str = "prefix") -> str:

@@ -264,7 +264,7 @@ def _parse_folder(value, problem: str) -> tuple[str, str]:
     if not isinstance(value, str) or not value.startswith("s3://"):
         raise StorageUnavailable(f"{problem} an invalid S3Folder {expected}")
     bucket, _, prefix = value[len("s3://") :].partition("/")
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$", bucket):
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", bucket):
         raise StorageUnavailable(
             f"{problem} an invalid S3Folder: bad bucket name {expected}"
         )

@@ -40,10 +40,10 @@ class DirectUploads:
         content_type = checked_content_type(content_type)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ValueError("size must be a non-negative integer")
-        if size > self._config.max_file_size:
+        limit = self._config.direct_upload_limit
+        if size > limit:
             raise FileTooLarge(
-                f"{size} bytes is more than this source's limit of "
-                f"{self._config.max_file_size}"
+                f"{size} bytes is more than this source's limit of {limit}"
             )
         expires = self._expires(expires_in)
         async with self._lease() as s3:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -55,7 +56,10 @@ async def stream_to_s3(
     """
     hasher = hashlib.sha256()
     size = 0
-    buffer = bytearray()
+    # Each part is gathered in its own BytesIO and handed to botocore as it
+    # is: bytes would be wrapped in a BytesIO by botocore and then copied
+    # whole by aiohttp, a third part's worth of memory.
+    buffer = io.BytesIO()
     writer: _MultipartWriter | None = None
     try:
         async for chunk in stream:
@@ -63,22 +67,28 @@ async def stream_to_s3(
             if size > max_size:
                 raise FileTooLarge(f"upload is larger than {max_size} bytes")
             hasher.update(chunk)
-            buffer += chunk
-            while len(buffer) >= part_size:
+            rest = memoryview(chunk)
+            while rest:
+                room = part_size - buffer.tell()
+                buffer.write(rest[:room])
+                rest = rest[room:]
+                if buffer.tell() < part_size:
+                    break
                 if writer is None:
                     writer = await _MultipartWriter.start(
                         connection, path, content_type
                     )
-                # Hand the full buffer over rather than copying it out.
-                part, buffer = buffer, bytearray(buffer[part_size:])
-                del part[part_size:]
-                await writer.add_part(part)
+                # One part in flight while the next fills, never more.
+                await writer.wait_for_in_flight()
+                writer.start_part(buffer)
+                buffer = io.BytesIO()
         digest = hasher.digest()
         if writer is None:
-            await _put_object(connection, path, bytes(buffer), content_type, digest)
+            await _put_object(connection, path, buffer, content_type, digest)
         else:
-            if buffer:
-                await writer.add_part(buffer)
+            if buffer.tell():
+                await writer.wait_for_in_flight()
+                writer.start_part(buffer)
             await writer.complete()
     except BaseException:
         if writer is not None:
@@ -88,14 +98,15 @@ async def stream_to_s3(
 
 
 async def _put_object(
-    connection: S3Connection, path: str, data: bytes, content_type: str, digest
+    connection: S3Connection, path: str, body: io.BytesIO, content_type: str, digest
 ) -> None:
+    body.seek(0)
     async with connection.lease() as s3:
         with s3_errors("PutObject"):
             await s3.client.put_object(
                 Bucket=s3.bucket,
                 Key=s3.key(path),
-                Body=data,
+                Body=body,
                 ContentType=content_type,
                 # S3 verifies the bytes against it and keeps it, so a later
                 # HEAD can report the file's sha256 without reading it.
@@ -129,13 +140,20 @@ class _MultipartWriter:
                 )
         return cls(connection, s3.bucket, key, response["UploadId"])
 
-    async def add_part(self, data: bytearray) -> None:
-        await self._wait_for_in_flight()
+    def start_part(self, data: io.BytesIO) -> None:
+        """Start uploading the next part; call ``wait_for_in_flight`` first."""
+        assert self._in_flight is None, "one part at a time"
         number = len(self._parts) + 1
         self._in_flight = asyncio.ensure_future(self._upload_part(number, data))
 
+    async def wait_for_in_flight(self) -> None:
+        """Wait for the part being uploaded (re-raising its error)."""
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            self._parts.append(await task)
+
     async def complete(self) -> None:
-        await self._wait_for_in_flight()
+        await self.wait_for_in_flight()
         async with self._connection.lease() as s3:
             with s3_errors("CompleteMultipartUpload"):
                 await s3.client.complete_multipart_upload(
@@ -164,12 +182,8 @@ class _MultipartWriter:
                 error,
             )
 
-    async def _wait_for_in_flight(self) -> None:
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            self._parts.append(await task)
-
-    async def _upload_part(self, number: int, data: bytearray) -> dict:
+    async def _upload_part(self, number: int, data: io.BytesIO) -> dict:
+        data.seek(0)
         async with self._connection.lease() as s3:
             with s3_errors("UploadPart"):
                 response = await s3.client.upload_part(

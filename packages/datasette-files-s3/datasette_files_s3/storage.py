@@ -54,7 +54,7 @@ class S3Storage(DirectUploads, Storage):
             can_delete=True,
             can_list=True,
             can_generate_signed_urls=True,
-            max_file_size=self._config.max_file_size,
+            max_file_size=self._config.direct_upload_limit,
             can_direct_upload=True,
             can_multipart_upload=True,
             can_range_read=True,
@@ -247,9 +247,9 @@ class S3Storage(DirectUploads, Storage):
             stream,
             content_type,
             part_size=part_size_for(
-                self._config.max_file_size, self._config.multipart_part_size
+                self._config.proxied_upload_limit, self._config.multipart_part_size
             ),
-            max_size=self._config.max_file_size,
+            max_size=self._config.proxied_upload_limit,
         )
         return FileMetadata(
             path=path,
