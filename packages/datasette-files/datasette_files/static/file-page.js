@@ -1,39 +1,68 @@
-// Edit search_text and delete from the file page, via the JSON API.
+// The file page: edit search_text and delete (after a confirmation dialog),
+// through the JSON API.
+
 async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({ ok: false, errors: [response.statusText] }));
-  if (!data.ok) throw new Error((data.errors || ["Request failed"]).join("; "));
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch (_) {
+    throw new Error("Could not reach the server");
+  }
+  const data = await response.json().catch(() => null);
+  if (!data || !data.ok) {
+    throw new Error(data && data.errors ? data.errors.join("; ") : `HTTP ${response.status}`);
+  }
   return data;
 }
 
 const editForm = document.querySelector("form.files-edit");
 if (editForm) {
+  const status = editForm.querySelector(".files-form-status");
+  const button = editForm.querySelector("button[type=submit]");
   editForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = editForm.querySelector("textarea").value;
+    button.disabled = true;
+    status.classList.remove("files-error-text");
+    status.textContent = "Saving…";
     try {
-      await post(editForm.dataset.updateUrl, { update: { search_text: text } });
-      location.reload();
+      const data = await post(editForm.dataset.updateUrl, { update: { search_text: text } });
+      document.querySelector(".files-search-text-value").textContent = data.file.search_text || "—";
+      status.textContent = "Saved.";
     } catch (error) {
-      alert(error.message);
+      status.classList.add("files-error-text");
+      status.textContent = `Could not save: ${error.message}`;
+    } finally {
+      button.disabled = false;
     }
   });
 }
 
-const deleteForm = document.querySelector("form.files-delete");
-if (deleteForm) {
-  deleteForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!confirm("Delete this file? This cannot be undone.")) return;
+const dialog = document.querySelector("dialog.files-delete-dialog");
+if (dialog) {
+  const opener = document.querySelector(".files-delete-open");
+  const confirmButton = dialog.querySelector(".files-delete-confirm");
+  const status = dialog.querySelector(".files-form-status");
+  opener.addEventListener("click", () => {
+    status.textContent = "";
+    dialog.showModal();
+  });
+  dialog.querySelector(".files-delete-cancel").addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => opener.focus());
+  confirmButton.addEventListener("click", async () => {
+    confirmButton.disabled = true;
+    status.textContent = "";
     try {
-      await post(deleteForm.dataset.deleteUrl, {});
-      location.href = deleteForm.dataset.sourceUrl;
+      await post(dialog.dataset.deleteUrl, {});
+      location.href = dialog.dataset.sourceUrl;
     } catch (error) {
-      alert(error.message);
+      status.textContent = `Could not delete: ${error.message}`;
+      confirmButton.disabled = false;
     }
   });
 }

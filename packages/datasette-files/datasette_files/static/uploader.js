@@ -1,30 +1,59 @@
-// <datasette-file-uploader prepare-url="..." source-url="...">
+// <datasette-file-uploader prepare-url="..." source-url="..." max-file-size="...">
 //
 // Uploads files by following the instructions the prepare endpoint returns,
 // so the same component sends bytes to Datasette (raw body), straight to S3
 // (presigned POST) or to S3 in parts, without knowing the storage type.
+//
+// Each finished upload fires a bubbling "datasette-files:uploaded" event whose
+// detail.file is the file object from the complete endpoint.
 
 const MAX_FILES_IN_FLIGHT = 4;
 const MAX_PARTS_IN_FLIGHT = 4;
-const PART_RETRIES = 3;
+const PART_ATTEMPTS = 4;
+const SPEED_WINDOW_MS = 4000;
 
-async function postJSON(url, body) {
+class UploadFailure extends Error {
+  // status: the HTTP status, if there was one; permanent: retrying cannot help.
+  constructor(message, { status = null, permanent = false } = {}) {
+    super(message);
+    this.status = status;
+    this.permanent = permanent;
+  }
+}
+
+function abortError() {
+  return new DOMException("Cancelled", "AbortError");
+}
+
+// What a person should read for a failed request: the server's own words,
+// with what the status means in front of them.
+function describeFailure(status, message) {
+  if (status === 413) return new UploadFailure(`Too large: ${message}`, { status, permanent: true });
+  if (status === 403) return new UploadFailure(`Not allowed: ${message}`, { status });
+  if (status === 503) {
+    return new UploadFailure(`Storage is unavailable right now, try again later: ${message}`, { status });
+  }
+  return new UploadFailure(message, { status });
+}
+
+async function postJSON(url, body, signal) {
   let response;
   try {
     response = await fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
+      credentials: "same-origin",
+      signal,
     });
   } catch (error) {
-    throw new Error("Could not reach the server");
+    if (error.name === "AbortError") throw error;
+    throw new UploadFailure("Could not reach the server");
   }
   const data = await response.json().catch(() => null);
   if (!data || !data.ok) {
-    const message = data && data.errors ? data.errors.join("; ") : response.statusText;
-    const error = new Error(message || `HTTP ${response.status}`);
-    error.status = response.status;
-    throw error;
+    const message = data && data.errors ? data.errors.join("; ") : `HTTP ${response.status}`;
+    throw describeFailure(response.status, message);
   }
   return data;
 }
@@ -32,6 +61,7 @@ async function postJSON(url, body) {
 // XMLHttpRequest, because fetch() cannot report upload progress.
 function send(method, url, body, headers, onProgress, signal) {
   return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(abortError());
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
     for (const [name, value] of Object.entries(headers || {})) {
@@ -39,24 +69,21 @@ function send(method, url, body, headers, onProgress, signal) {
     }
     xhr.upload.onprogress = (event) => onProgress(event.loaded);
     xhr.onload = () => {
-      if (xhr.status >= 200 && xhr.status < 300) {
-        resolve(xhr);
-      } else {
-        let message = `Upload failed (HTTP ${xhr.status})`;
-        try {
-          const data = JSON.parse(xhr.responseText);
-          if (data.errors) message = data.errors.join("; ");
-        } catch (_) {
-          // S3 answers XML; keep the generic message.
-        }
-        const error = new Error(message);
-        error.status = xhr.status;
-        reject(error);
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr);
+      let message = `the storage answered HTTP ${xhr.status}`;
+      try {
+        const data = JSON.parse(xhr.responseText);
+        if (data.errors) message = data.errors.join("; ");
+      } catch (_) {
+        // S3 answers XML: its <Message> is the useful part.
+        const match = /<Message>([^<]*)<\/Message>/.exec(xhr.responseText || "");
+        if (match) message = match[1];
       }
+      reject(describeFailure(xhr.status, message));
     };
-    xhr.onerror = () => reject(new Error("Network error during upload"));
-    xhr.onabort = () => reject(new DOMException("Cancelled", "AbortError"));
-    if (signal) signal.addEventListener("abort", () => xhr.abort());
+    xhr.onerror = () => reject(new UploadFailure("The connection failed during the upload"));
+    xhr.onabort = () => reject(abortError());
+    signal.addEventListener("abort", () => xhr.abort(), { once: true });
     xhr.send(body);
   });
 }
@@ -74,8 +101,17 @@ function formatBytes(bytes) {
 
 function formatSeconds(seconds) {
   if (!isFinite(seconds)) return "";
-  if (seconds < 60) return `${Math.ceil(seconds)}s`;
-  return `${Math.floor(seconds / 60)}m ${Math.ceil(seconds % 60)}s`;
+  const whole = Math.max(1, Math.ceil(seconds));
+  if (whole < 60) return `${whole}s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)}m ${whole % 60}s`;
+  return `${Math.floor(whole / 3600)}h ${Math.floor((whole % 3600) / 60)}m`;
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
 }
 
 class UploadItem {
@@ -84,58 +120,85 @@ class UploadItem {
     this.component = component;
     this.state = "queued";
     this.loaded = 0;
-    this.started = 0;
+    this.samples = [];
     this.controller = null;
     this.token = null;
     this.abortUrl = null;
-    this.element = document.createElement("li");
-    this.element.className = "dfu-item";
-    this.element.innerHTML = `
-      <div class="dfu-name"></div>
-      <progress max="100" value="0" aria-label=""></progress>
-      <div class="dfu-status" role="status"></div>
-      <div class="dfu-buttons">
-        <button type="button" class="dfu-cancel">Cancel</button>
-        <button type="button" class="dfu-retry" hidden>Retry</button>
-      </div>`;
-    this.element.querySelector(".dfu-name").textContent =
-      `${file.name} (${formatBytes(file.size)})`;
-    this.progress = this.element.querySelector("progress");
-    this.progress.setAttribute("aria-label", `Upload progress for ${file.name}`);
-    this.status = this.element.querySelector(".dfu-status");
-    this.cancelButton = this.element.querySelector(".dfu-cancel");
-    this.retryButton = this.element.querySelector(".dfu-retry");
+
+    this.element = element("li", "dfu-item");
+    const heading = element("div", "dfu-heading");
+    heading.append(element("span", "dfu-name", file.name), element("span", "dfu-size", formatBytes(file.size)));
+    this.progress = element("progress");
+    this.progress.max = 100;
+    this.progress.value = 0;
+    this.progress.setAttribute("aria-label", `Upload of ${file.name}`);
+    const footer = element("div", "dfu-footer");
+    this.status = element("span", "dfu-status");
+    const buttons = element("span", "dfu-buttons");
+    this.cancelButton = element("button", "dfu-cancel", "Cancel");
+    this.cancelButton.type = "button";
+    this.cancelButton.setAttribute("aria-label", `Cancel ${file.name}`);
+    this.retryButton = element("button", "dfu-retry", "Retry");
+    this.retryButton.type = "button";
+    this.retryButton.setAttribute("aria-label", `Retry ${file.name}`);
+    this.retryButton.hidden = true;
+    buttons.append(this.cancelButton, this.retryButton);
+    footer.append(this.status, buttons);
+    this.element.append(heading, this.progress, footer);
     this.cancelButton.addEventListener("click", () => this.cancel());
     this.retryButton.addEventListener("click", () => this.retry());
-    this.setStatus("Queued");
+    this.setState("queued", "Waiting…");
   }
 
-  setStatus(text, isError = false) {
+  setState(state, text, isError = false) {
+    this.state = state;
+    this.element.dataset.state = state;
     this.status.textContent = text;
     this.status.classList.toggle("dfu-error", isError);
+    if (isError) this.status.setAttribute("role", "alert");
+    else this.status.removeAttribute("role");
+    this.component.update();
   }
 
   report(loaded) {
+    if (this.state !== "uploading") return;
     this.loaded = Math.min(loaded, this.file.size);
+    const now = performance.now();
+    this.samples.push([now, this.loaded]);
+    while (this.samples.length > 2 && now - this.samples[0][0] > SPEED_WINDOW_MS) this.samples.shift();
+    const [since, from] = this.samples[0];
+    const elapsed = (now - since) / 1000;
+    const speed = elapsed > 0.2 ? (this.loaded - from) / elapsed : 0;
     const percent = this.file.size ? (this.loaded / this.file.size) * 100 : 100;
     this.progress.value = percent;
-    const elapsed = (performance.now() - this.started) / 1000;
-    const speed = elapsed > 0 ? this.loaded / elapsed : 0;
-    const left = speed > 0 ? (this.file.size - this.loaded) / speed : Infinity;
-    this.setStatus(
-      `${Math.floor(percent)}% · ${formatBytes(Math.round(speed))}/s · ${formatSeconds(left)} left`
-    );
-    this.component.updateSummary();
+    let text = `${Math.floor(percent)}%`;
+    if (speed > 0) {
+      text += ` · ${formatBytes(Math.round(speed))}/s · ${formatSeconds((this.file.size - this.loaded) / speed)} left`;
+    }
+    this.status.textContent = text;
+    this.component.update();
   }
 
+  // The whole upload: prepare, send the bytes as told, complete.
   async run() {
-    this.state = "uploading";
     this.controller = new AbortController();
-    this.started = performance.now();
+    const signal = this.controller.signal;
+    this.loaded = 0;
+    this.samples = [];
+    this.progress.value = 0;
     this.cancelButton.hidden = false;
     this.retryButton.hidden = true;
-    this.setStatus("Starting…");
+    this.setState("uploading", "Starting…");
     try {
+      const limit = this.component.maxFileSize;
+      if (limit && this.file.size > limit) {
+        throw new UploadFailure(
+          `Too large: ${this.file.name} is ${formatBytes(this.file.size)}; this source accepts files up to ${formatBytes(limit)}`,
+          { status: 413, permanent: true }
+        );
+      }
+      // Not abortable: a prepare that reached the server must be answered
+      // with an abort, so its pending upload does not linger until expiry.
       const prepared = await postJSON(this.component.prepareUrl, {
         filename: this.file.name,
         content_type: this.file.type || "application/octet-stream",
@@ -143,150 +206,224 @@ class UploadItem {
       });
       this.token = prepared.upload_token;
       this.abortUrl = prepared.abort_url;
-      const parts = await this.sendBytes(prepared);
-      const completed = await postJSON(prepared.complete_url, {
-        upload_token: this.token,
-        parts,
-      });
+      if (signal.aborted) throw abortError();
+      this.report(0);
+      const parts = await this.sendBytes(prepared.upload, signal);
+      // Past this point the file is being registered: too late to cancel.
+      this.cancelButton.hidden = true;
+      this.setState("uploading", "Finishing…");
+      const completed = await postJSON(prepared.complete_url, { upload_token: this.token, parts });
       this.token = null;
-      this.state = "done";
       this.progress.value = 100;
-      const link = document.createElement("a");
+      this.loaded = this.file.size;
+      this.cancelButton.hidden = true;
+      this.setState("done", "");
+      const link = element("a", null, "Uploaded");
       link.href = completed.file.url;
-      link.textContent = "Uploaded";
+      link.setAttribute("aria-label", `Uploaded: view ${this.file.name}`);
       this.status.replaceChildren(link);
-      this.cancelButton.hidden = true;
+      this.component.dispatchEvent(
+        new CustomEvent("datasette-files:uploaded", { bubbles: true, detail: { file: completed.file } })
+      );
     } catch (error) {
-      if (error.name === "AbortError") return;
-      this.state = "failed";
-      this.setStatus(error.message, true);
-      this.cancelButton.hidden = true;
-      this.retryButton.hidden = false;
       if (this.token) this.discard();
+      if (error.name === "AbortError" || this.state === "cancelled") return;
+      this.cancelButton.hidden = true;
+      this.retryButton.hidden = Boolean(error.permanent);
+      this.setState("failed", error.message || String(error), true);
     }
-    this.component.updateSummary();
   }
 
-  async sendBytes(prepared) {
-    const upload = prepared.upload;
-    const signal = this.controller.signal;
-    if (upload.mode === "multipart") {
-      return this.sendParts(prepared);
-    }
+  async sendBytes(upload, signal) {
+    if (upload.mode === "multipart") return this.sendParts(upload, signal);
     let body = this.file;
     if (upload.mode === "direct" && upload.method === "POST") {
+      // A presigned POST: the policy fields, then the file, last.
       body = new FormData();
-      for (const [name, value] of Object.entries(upload.fields || {})) {
-        body.append(name, value);
-      }
+      for (const [name, value] of Object.entries(upload.fields || {})) body.append(name, value);
       body.append("file", this.file);
     }
     await send(upload.method, upload.url, body, upload.headers, (n) => this.report(n), signal);
     return null;
   }
 
-  async sendParts(prepared) {
-    const upload = prepared.upload;
+  // S3 multipart: up to MAX_PARTS_IN_FLIGHT parts at once, each part retried
+  // on its own (with a fresh presigned URL) before the upload gives up.
+  async sendParts(upload, signal) {
     const count = upload.part_count;
     const partLoaded = new Map();
     const etags = [];
     let next = 1;
-    const worker = async () => {
-      while (next <= count) {
-        const number = next++;
-        const start = (number - 1) * upload.part_size;
-        const blob = this.file.slice(start, Math.min(start + upload.part_size, this.file.size));
-        for (let attempt = 1; ; attempt++) {
-          try {
-            const urls = await postJSON(upload.parts_url, {
-              upload_token: this.token,
-              part_numbers: [number],
-            });
-            const xhr = await send("PUT", urls.urls[String(number)], blob, {}, (n) => {
-              partLoaded.set(number, n);
-              let total = 0;
-              for (const value of partLoaded.values()) total += value;
-              this.report(total);
-            }, this.controller.signal);
-            etags.push({ PartNumber: number, ETag: xhr.getResponseHeader("ETag") });
-            break;
-          } catch (error) {
-            if (error.name === "AbortError" || attempt >= PART_RETRIES) throw error;
-            partLoaded.set(number, 0);
-            await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    const reportParts = () => {
+      let total = 0;
+      for (const value of partLoaded.values()) total += value;
+      this.report(total);
+    };
+    const sendPart = async (number) => {
+      const start = (number - 1) * upload.part_size;
+      const blob = this.file.slice(start, Math.min(start + upload.part_size, this.file.size));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const signed = await postJSON(upload.parts_url, { upload_token: this.token, part_numbers: [number] }, signal);
+          const xhr = await send("PUT", signed.urls[String(number)], blob, {}, (n) => {
+            partLoaded.set(number, n);
+            reportParts();
+          }, signal);
+          const etag = xhr.getResponseHeader("ETag");
+          if (!etag) {
+            throw new UploadFailure(
+              "The storage did not expose the ETag header: check the bucket's CORS rules (ExposeHeaders: ETag)",
+              { permanent: true }
+            );
           }
+          partLoaded.set(number, blob.size);
+          reportParts();
+          etags.push({ PartNumber: number, ETag: etag });
+          return;
+        } catch (error) {
+          if (error.name === "AbortError" || error.permanent || error.status === 403 || attempt >= PART_ATTEMPTS) {
+            throw error;
+          }
+          partLoaded.set(number, 0);
+          reportParts();
+          await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
+          if (signal.aborted) throw abortError();
         }
       }
+    };
+    const worker = async () => {
+      while (next <= count) await sendPart(next++);
     };
     await Promise.all(Array.from({ length: Math.min(MAX_PARTS_IN_FLIGHT, count) }, worker));
     etags.sort((a, b) => a.PartNumber - b.PartNumber);
     return etags;
   }
 
-  discard() {
+  // Tell the server to drop the pending upload and any partial data.
+  discard({ keepalive = false } = {}) {
     const token = this.token;
     this.token = null;
-    return postJSON(this.abortUrl, { upload_token: token }).catch(() => {});
+    return fetch(this.abortUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ upload_token: token }),
+      credentials: "same-origin",
+      keepalive,
+    }).catch(() => {});
   }
 
-  async cancel() {
-    if (this.state === "queued") {
-      this.state = "cancelled";
-    } else if (this.state === "uploading") {
-      this.state = "cancelled";
-      this.controller.abort();
-      if (this.token) await this.discard();
-    }
+  cancel() {
+    if (this.state !== "queued" && this.state !== "uploading") return;
+    if (this.controller) this.controller.abort();
+    if (this.token) this.discard();
     this.cancelButton.hidden = true;
     this.retryButton.hidden = false;
-    this.setStatus("Cancelled");
-    this.component.updateSummary();
+    this.setState("cancelled", "Cancelled");
+    this.retryButton.focus();
     this.component.pump();
   }
 
   retry() {
-    this.state = "queued";
     this.loaded = 0;
     this.progress.value = 0;
     this.retryButton.hidden = true;
     this.cancelButton.hidden = false;
-    this.setStatus("Queued");
+    this.setState("queued", "Waiting…");
+    this.cancelButton.focus();
     this.component.pump();
   }
 }
 
 class DatasetteFileUploader extends HTMLElement {
   connectedCallback() {
+    if (this.zone) return;
     this.prepareUrl = this.getAttribute("prepare-url");
     this.items = [];
+    this.dragDepth = 0;
+    const limit = this.maxFileSize;
     this.innerHTML = `
       <div class="dfu-zone">
-        <p>Drag files here, or</p>
-        <label class="dfu-pick">
-          <span>Choose files</span>
-          <input type="file" multiple>
-        </label>
+        <svg class="dfu-icon" aria-hidden="true" viewBox="0 0 24 24" width="40" height="40"><path fill="currentColor" d="M11 15V6.8L8.4 9.4 7 8l5-5 5 5-1.4 1.4L13 6.8V15zm-6 5q-.8 0-1.4-.6Q3 18.8 3 18v-3h2v3h14v-3h2v3q0 .8-.6 1.4-.6.6-1.4.6z"/></svg>
+        <p class="dfu-prompt">Drag and drop files here, or</p>
+        <button type="button" class="dfu-pick">Choose files…</button>
+        <input type="file" multiple hidden>
+        <p class="dfu-limit"></p>
       </div>
-      <p class="dfu-summary" aria-live="polite"></p>
-      <ul class="dfu-list"></ul>`;
+      <div class="dfu-overall" hidden>
+        <progress class="dfu-overall-bar" max="100" value="0" aria-label="All uploads"></progress>
+        <p class="dfu-totals"><span class="dfu-summary" role="status" aria-live="polite"></span> <span class="dfu-percent"></span></p>
+      </div>
+      <ul class="dfu-list" aria-label="Uploads"></ul>`;
     this.zone = this.querySelector(".dfu-zone");
     this.list = this.querySelector(".dfu-list");
+    this.overall = this.querySelector(".dfu-overall");
+    this.overallBar = this.querySelector(".dfu-overall-bar");
     this.summary = this.querySelector(".dfu-summary");
-    const input = this.querySelector("input[type=file]");
-    input.addEventListener("change", () => {
-      this.addFiles(input.files);
-      input.value = "";
+    this.percent = this.querySelector(".dfu-percent");
+    if (limit) this.querySelector(".dfu-limit").textContent = `Up to ${formatBytes(limit)} per file`;
+    this.input = this.querySelector("input[type=file]");
+    this.querySelector(".dfu-pick").addEventListener("click", () => this.input.click());
+    this.input.addEventListener("change", () => {
+      this.addFiles(this.input.files);
+      this.input.value = "";
     });
-    this.zone.addEventListener("dragover", (event) => {
+    this.zone.addEventListener("dragenter", (event) => {
+      if (!this.carriesFiles(event)) return;
       event.preventDefault();
+      this.dragDepth += 1;
       this.zone.classList.add("dfu-over");
     });
-    this.zone.addEventListener("dragleave", () => this.zone.classList.remove("dfu-over"));
+    this.zone.addEventListener("dragover", (event) => {
+      if (!this.carriesFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    });
+    this.zone.addEventListener("dragleave", () => {
+      this.dragDepth = Math.max(0, this.dragDepth - 1);
+      if (!this.dragDepth) this.zone.classList.remove("dfu-over");
+    });
     this.zone.addEventListener("drop", (event) => {
       event.preventDefault();
+      this.dragDepth = 0;
       this.zone.classList.remove("dfu-over");
       this.addFiles(event.dataTransfer.files);
     });
+    // A file dropped just beside the zone must not replace the page.
+    this.guardDrop = (event) => {
+      if (this.carriesFiles(event) && !this.zone.contains(event.target)) event.preventDefault();
+    };
+    window.addEventListener("dragover", this.guardDrop);
+    window.addEventListener("drop", this.guardDrop);
+    this.warnOnLeave = (event) => {
+      if (this.busy()) event.preventDefault();
+    };
+    window.addEventListener("beforeunload", this.warnOnLeave);
+    // Leaving anyway: release the server-side pending uploads now rather
+    // than when they expire.
+    this.releaseOnLeave = () => {
+      for (const item of this.items) if (item.token) item.discard({ keepalive: true });
+    };
+    window.addEventListener("pagehide", this.releaseOnLeave);
+  }
+
+  disconnectedCallback() {
+    window.removeEventListener("dragover", this.guardDrop);
+    window.removeEventListener("drop", this.guardDrop);
+    window.removeEventListener("beforeunload", this.warnOnLeave);
+    window.removeEventListener("pagehide", this.releaseOnLeave);
+  }
+
+  get maxFileSize() {
+    const value = Number(this.getAttribute("max-file-size"));
+    return Number.isFinite(value) && value > 0 ? value : null;
+  }
+
+  carriesFiles(event) {
+    return event.dataTransfer && Array.from(event.dataTransfer.types || []).includes("Files");
+  }
+
+  busy() {
+    return this.items.some((item) => item.state === "queued" || item.state === "uploading");
   }
 
   addFiles(files) {
@@ -295,7 +432,7 @@ class DatasetteFileUploader extends HTMLElement {
       this.items.push(item);
       this.list.append(item.element);
     }
-    this.updateSummary();
+    this.update();
     this.pump();
   }
 
@@ -305,18 +442,37 @@ class DatasetteFileUploader extends HTMLElement {
       if (running >= MAX_FILES_IN_FLIGHT) break;
       if (item.state === "queued") {
         running += 1;
-        item.run().then(() => this.pump());
+        item.run().finally(() => this.pump());
       }
     }
+    this.update();
   }
 
-  updateSummary() {
-    const count = (state) => this.items.filter((item) => item.state === state).length;
-    const parts = [`${count("done")} of ${this.items.length} uploaded`];
-    if (count("uploading")) parts.push(`${count("uploading")} in progress`);
-    if (count("failed")) parts.push(`${count("failed")} failed`);
-    if (count("cancelled")) parts.push(`${count("cancelled")} cancelled`);
-    this.summary.textContent = parts.join(", ");
+  // The overall bar and summary. The summary is a live region, so it only
+  // changes when a count does, not on every progress event.
+  update() {
+    if (!this.summary) return;
+    const counts = { done: 0, uploading: 0, queued: 0, failed: 0, cancelled: 0 };
+    let total = 0;
+    let loaded = 0;
+    for (const item of this.items) {
+      counts[item.state] += 1;
+      if (item.state === "cancelled") continue;
+      total += item.file.size;
+      loaded += item.state === "done" ? item.file.size : item.loaded;
+    }
+    const active = this.items.length - counts.cancelled;
+    this.overall.hidden = this.items.length === 0;
+    const parts = [`${counts.done} of ${this.items.length} uploaded`];
+    if (counts.uploading) parts.push(`${counts.uploading} in progress`);
+    if (counts.queued) parts.push(`${counts.queued} waiting`);
+    if (counts.failed) parts.push(`${counts.failed} failed`);
+    if (counts.cancelled) parts.push(`${counts.cancelled} cancelled`);
+    const text = parts.join(", ");
+    if (this.summary.textContent !== text) this.summary.textContent = text;
+    const percent = total ? (loaded / total) * 100 : active ? 100 : 0;
+    this.overallBar.value = percent;
+    this.percent.textContent = total ? `${Math.floor(percent)}% of ${formatBytes(total)}` : "";
   }
 }
 

@@ -97,10 +97,19 @@ async def index_view(request, datasette):
     state = get_state(datasette)
     sources = await browsable_sources(datasette, request.actor)
     counts = await state.registry.file_counts([s.slug for s in sources])
-    summaries = [
-        await source_summary(datasette, request.actor, s, counts.get(s.slug, 0))
-        for s in sources
-    ]
+    summaries = []
+    for s in sources:
+        summary = await source_summary(
+            datasette, request.actor, s, counts.get(s.slug, 0)
+        )
+        # What this actor may do here, for the "You can" column.
+        summary["may"] = ["browse"] + [
+            verb
+            for verb, action in (("edit", EDIT), ("delete", DELETE))
+            if await can(datasette, request.actor, action, s.slug)
+        ]
+        summary["upload_url"] = files_path(datasette, "upload", s.slug)
+        summaries.append(summary)
     return Response.html(
         await datasette.render_template(
             "files_index.html",
@@ -171,6 +180,10 @@ async def source_page_view(request, datasette):
                 "files": rows,
                 "next_url": next_url,
                 "upload_url": files_path(datasette, "upload", source.slug),
+                "prepare_url": files_path(datasette, "upload", source.slug)
+                + "/-/prepare",
+                "search_url": files_path(datasette, "search"),
+                "is_first_page": not request.args.get("_next"),
                 "may_edit": await can(datasette, actor, EDIT, source.slug),
                 "may_delete": await can(datasette, actor, DELETE, source.slug),
             },

@@ -1,0 +1,54 @@
+// The source page: files uploaded with the embedded uploader appear at the
+// top of the listing straight away.
+
+function cell(className, label, ...children) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  if (label) td.dataset.label = label;
+  td.append(...children);
+  return td;
+}
+
+function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+document.addEventListener("datasette-files:uploaded", (event) => {
+  const file = event.detail.file;
+  const listing = document.querySelector(".files-listing");
+  const body = listing && listing.querySelector("tbody");
+  if (!body) return;
+  const thumb = document.createElement("img");
+  thumb.src = file.thumbnail_url;
+  thumb.alt = "";
+  thumb.width = 32;
+  thumb.height = 32;
+  const link = document.createElement("a");
+  link.href = file.url;
+  link.textContent = file.filename;
+  const time = document.createElement("time");
+  time.dateTime = file.created_at;
+  time.textContent = file.created_at.slice(0, 16).replace("T", " ");
+  const row = document.createElement("tr");
+  row.className = "files-new-row";
+  row.append(
+    cell("files-thumb", null, thumb),
+    cell("files-name", null, link),
+    cell("files-num", null, formatBytes(file.size)),
+    cell(null, null, file.content_type || ""),
+    cell(null, "Uploaded by", file.uploaded_by || ""),
+    cell("files-nowrap", "Uploaded", time)
+  );
+  body.prepend(row);
+  listing.hidden = false;
+  const empty = document.querySelector(".files-empty");
+  if (empty) empty.remove();
+});

@@ -1,0 +1,400 @@
+"""Fixtures for the browser tests: real Datasette servers and headless Chromium.
+
+- ``start_datasette(...)``: runs ``datasette serve`` in a subprocess on a free
+  127.0.0.1 port, with a persistent ``--internal`` database, a ``--secret`` and
+  a ``datasette.yaml`` written here. Stopped (by its own PID) after the test.
+- ``open_page(server, path, actor=...)``: a new Chromium context logged in as
+  ``actor`` (a signed ``ds_actor`` cookie, exactly what Datasette's login
+  sets), on ``path``.
+- ``make_file(name, size)``: a file of random bytes in tmp_path.
+- ``uploads``: drives the upload component the way a person does.
+
+The browser is shared by the tests of one module: the sync Playwright API
+marks its event loop as running between calls, so it must not outlive the
+module into asyncio-based tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from datasette.app import Datasette
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DATASETTE = str(Path(sys.executable).parent / "datasette")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+MB = 1024 * 1024
+
+ALICE = {"id": "alice"}
+FILE_ACTIONS = ("files-browse", "files-upload", "files-edit", "files-delete")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        while block := fp.read(4 * MB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class DatasetteServer:
+    """One ``datasette serve`` process and what a test needs to check on it."""
+
+    def __init__(self, directory: Path, config: dict, settings: dict):
+        self.directory = directory
+        self.config = config
+        self.secret = secrets.token_hex(16)
+        self.port = free_port()
+        self.internal_db = directory / "internal.db"
+        self.config_path = directory / "datasette.yaml"
+        self.log_path = directory / "datasette.log"
+        self.base_url = settings.get("base_url", "/")
+        self.settings = settings
+        self.process: subprocess.Popen | None = None
+        # Signs cookies with the server's secret; never started.
+        self._signer = Datasette(secret=self.secret)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str = "/") -> str:
+        """``/-/files`` → the absolute URL under this server's base_url."""
+        return self.origin + self.base_url.rstrip("/") + path
+
+    def cookie(self, actor: dict) -> str:
+        return self._signer.sign({"a": actor}, "actor")
+
+    def log_in(self, context, actor: dict) -> None:
+        """Sign a browser context in as ``actor`` (replacing any login)."""
+        cookie = {"name": "ds_actor", "value": self.cookie(actor), "url": self.origin}
+        context.add_cookies([cookie])
+
+    def client(self, actor: dict | None = ALICE) -> httpx.Client:
+        """An HTTP client logged in as ``actor`` with the same cookie."""
+        cookies = {"ds_actor": self.cookie(actor)} if actor else {}
+        return httpx.Client(base_url=self.url(""), cookies=cookies, timeout=60)
+
+    def source_root(self, slug: str) -> Path:
+        return Path(self.sources()[slug]["config"]["root"])
+
+    def sources(self) -> dict:
+        return self.config["plugins"]["datasette-files"]["sources"]
+
+    def query(self, sql: str, params=()) -> list[dict]:
+        """Read Datasette's internal database directly, as an operator would."""
+        conn = sqlite3.connect(f"file:{self.internal_db}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(row) for row in conn.execute(sql, params)]
+        finally:
+            conn.close()
+
+    def pending_uploads(self) -> list[dict]:
+        return self.query("select * from files_pending")
+
+    def files(self, slug: str | None = None) -> list[dict]:
+        if slug is None:
+            return self.query("select * from files_files order by created_at")
+        return self.query(
+            "select * from files_files where source_slug = ? order by created_at",
+            [slug],
+        )
+
+    def read_bytes_count(self) -> int:
+        """Bytes this process has read from files and sockets (``rchar``)."""
+        for line in Path(f"/proc/{self.pid}/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+        raise AssertionError("no rchar in /proc/<pid>/io")
+
+    def start(self) -> None:
+        self.config_path.write_text(yaml.safe_dump(self.config))
+        command = [
+            DATASETTE,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--internal",
+            str(self.internal_db),
+            "--secret",
+            self.secret,
+            "-c",
+            str(self.config_path),
+        ]
+        for name, value in self.settings.items():
+            command += ["--setting", name, str(value)]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.directory,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Datasette exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url("/-/versions.json"), timeout=2).is_success:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"Datasette did not start:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL: this process only, by its PID."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture
+def start_datasette(tmp_path):
+    """Start a Datasette; every one started is stopped after the test.
+
+    ``start_datasette()`` has one filesystem source, ``files`` (root
+    ``tmp_path/"files"``), where alice may browse, upload, edit and delete.
+
+    - ``sources={"files": {}, "small": {"max_file_size": 1000}}``: filesystem
+      sources by slug (extra keys go in ``config``); an entry with a
+      ``storage`` key is used as written.
+    - ``permissions={...}``: the root ``permissions:`` block (replaces alice's).
+    - ``plugin={...}``: extra ``plugins: datasette-files:`` settings.
+    - ``settings={"base_url": "/prefix/"}``: Datasette settings.
+    """
+    servers = []
+
+    def start(*, sources=None, permissions=None, plugin=None, settings=None):
+        sources = {"files": {}} if sources is None else sources
+        if permissions is None:
+            permissions = {action: {"id": "alice"} for action in FILE_ACTIONS}
+        directory = tmp_path / f"datasette-{len(servers)}"
+        directory.mkdir()
+        config = {
+            "permissions": permissions,
+            "plugins": {
+                "datasette-files": {
+                    "sources": {
+                        slug: entry
+                        if "storage" in entry
+                        else {
+                            "storage": "filesystem",
+                            "config": {"root": str(tmp_path / slug), **entry},
+                        }
+                        for slug, entry in sources.items()
+                    },
+                    **(plugin or {}),
+                }
+            },
+        }
+        server = DatasetteServer(directory, config, settings or {})
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def open_page(browser):
+    """``open_page(server, "/-/files", actor={"id": "bob"}, width=375)``.
+
+    Each call is a fresh browser context (its own cookies), logged in as
+    ``actor`` (``None``: anonymous). JavaScript errors on the page fail the
+    test when it ends.
+    """
+    contexts = []
+    errors = []
+
+    def open_(server, path="/-/files", actor=ALICE, width=1100, height=800):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        if actor is not None:
+            server.log_in(context, actor)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(server.url(path))
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def sha256():
+    """``sha256(path)``: the hex digest of a file's bytes."""
+    return sha256_file
+
+
+@pytest.fixture
+def make_file(tmp_path):
+    """``make_file("report.pdf", 2 * MB)``: random bytes in a new file."""
+    directory = tmp_path / "picked"
+    directory.mkdir(exist_ok=True)
+
+    def make(name: str, size: int) -> Path:
+        path = directory / name
+        with open(path, "wb") as fp:
+            remaining = size
+            while remaining:
+                block = min(remaining, 8 * MB)
+                fp.write(os.urandom(block))
+                remaining -= block
+        return path
+
+    return make
+
+
+class Uploads:
+    """The upload component, seen and used the way a person does."""
+
+    def __init__(self, page):
+        self.page = page
+        self.component = page.locator("datasette-file-uploader")
+
+    def pick(self, paths) -> None:
+        """Choose files with the component's file picker."""
+        with self.page.expect_file_chooser() as chooser:
+            self.component.get_by_role("button", name="Choose files").click()
+        chooser.value.set_files([str(p) for p in paths])
+
+    def item(self, name: str):
+        return self.component.locator("li.dfu-item").filter(
+            has=self.page.locator(
+                ".dfu-name", has_text=re.compile(f"^{re.escape(name)}$")
+            )
+        )
+
+    def status(self, name: str) -> str:
+        return self.item(name).locator(".dfu-status").inner_text()
+
+    def percent(self, name: str) -> float:
+        return self.item(name).get_by_role("progressbar").evaluate("bar => bar.value")
+
+    def summary(self):
+        return self.component.get_by_role("status")
+
+    def wait_for_progress(self, name: str, above: float, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.percent(name) <= above:
+            assert time.monotonic() < deadline, (
+                f"{name} stuck at {self.percent(name)}%: {self.status(name)}"
+            )
+            self.page.wait_for_timeout(50)
+
+
+def throttle_uploads(page, bytes_per_second: int) -> None:
+    """Slow the page's uploads down (Chromium's network emulation), so a test
+    can watch and act on an upload in flight."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": bytes_per_second,
+        },
+    )
+
+
+@pytest.fixture
+def throttle():
+    """``throttle(page, 2 * MB)``: uploads from ``page`` at 2 MB/s."""
+    return throttle_uploads
+
+
+@pytest.fixture
+def uploads():
+    """``uploads(page)``: an ``Uploads`` helper for the page's uploader."""
+    return Uploads
+
+
+def wait_until(check, timeout: float = 10, message: str = "condition"):
+    """Poll ``check()`` until truthy; for state the page does not show."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def eventually():
+    return wait_until
