@@ -241,7 +241,9 @@ class S3Connection:
             s3={"addressing_style": "path" if config.endpoint_url else "auto"},
             connect_timeout=5,
             read_timeout=60,
-            retries={"max_attempts": 3, "mode": "standard"},
+            # One retry smooths over a blip; more would keep a request
+            # waiting seconds for its 503 while the backend is down.
+            retries={"total_max_attempts": 2, "mode": "standard"},
             max_pool_connections=32,
             # Only checksum when S3 demands it: S3 look-alikes vary in their
             # support for the newer flexible-checksum headers.

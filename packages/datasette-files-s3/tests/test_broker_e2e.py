@@ -1,0 +1,234 @@
+"""A real credentials broker (a tiny HTTP server on 127.0.0.1) in front of the
+real SeaweedFS: credentials expire every few seconds, the broker alternates
+between two SeaweedFS identities, and uploads carry on across refreshes."""
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+import pytest_asyncio
+from datasette_files.base import StorageUnavailable
+from datasette_files_s3 import S3Storage
+
+pytestmark = pytest.mark.asyncio
+
+MiB = 1024 * 1024
+BROKER_SECRET = "e2e-broker-secret"
+BUCKET = "broker-e2e"
+
+
+class Broker:
+    """Hands out SeaweedFS key pairs that 'expire' ``lifetime`` seconds on."""
+
+    def __init__(self, key_pairs, folder, lifetime=3.0):
+        self.key_pairs = key_pairs
+        self.folder = folder
+        self.lifetime = lifetime
+        self.calls = 0
+        self.active = 0
+        self.most_active = 0
+        self.failing = False
+        self.issued = []
+        self._lock = threading.Lock()
+        broker = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("content-length", 0))
+                form = parse_qs(self.rfile.read(length).decode())
+                with broker._lock:
+                    broker.calls += 1
+                    broker.active += 1
+                    broker.most_active = max(broker.most_active, broker.active)
+                    number = broker.calls
+                try:
+                    time.sleep(0.05)  # widen the window for overlapping calls
+                    if broker.failing:
+                        self._answer(503, {"error": "down for maintenance"})
+                    elif form.get("secret") != [BROKER_SECRET]:
+                        self._answer(403, {"error": "bad secret"})
+                    else:
+                        self._answer(200, broker.credentials(number))
+                finally:
+                    with broker._lock:
+                        broker.active -= 1
+
+            def _answer(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api/s3-credentials"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def credentials(self, number):
+        access_key, secret_key = self.key_pairs[number % len(self.key_pairs)]
+        self.issued.append(access_key)
+        expires = datetime.now(timezone.utc) + timedelta(seconds=self.lifetime)
+        return {
+            "AccessKeyId": access_key,
+            "SecretAccessKey": secret_key,
+            # SeaweedFS refuses session tokens it did not mint, and these are
+            # long-lived keys: the broker sends an empty token.
+            "SessionToken": "",
+            "Expiration": expires.isoformat(timespec="milliseconds"),
+            "S3Folder": self.folder,
+        }
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def no_secrets(name):
+    return None
+
+
+@pytest_asyncio.fixture
+async def brokered(seaweedfs):
+    """(broker, storage, team prefix) for a fresh team folder."""
+    seaweedfs.make_bucket(BUCKET)
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    with Broker(seaweedfs.key_pairs, f"s3://{BUCKET}/{team}/") as broker:
+        storage = S3Storage()
+        try:
+            await storage.configure(
+                {
+                    "credentials_url": broker.url,
+                    "credentials_url_secret": BROKER_SECRET,
+                    "endpoint_url": seaweedfs.endpoint_url,
+                    "region": seaweedfs.region,
+                    "multipart_part_size": 5 * MiB,
+                },
+                no_secrets,
+            )
+            yield broker, storage, team
+        finally:
+            await storage.close()
+
+
+async def chunks(data):
+    yield data
+
+
+async def sleep_until(moment):
+    await asyncio.sleep(max(0, (moment - datetime.now(timezone.utc)).total_seconds()))
+
+
+async def slow_stream(total, pause):
+    """``total`` bytes in 1 MiB chunks, pausing between chunks."""
+    sent = 0
+    while sent < total:
+        size = min(MiB, total - sent)
+        yield bytes([sent // MiB % 256]) * size
+        sent += size
+        await asyncio.sleep(pause)
+
+
+async def test_uploads_continue_across_refreshes(brokered, seaweedfs):
+    broker, storage, team = brokered
+    deadline = time.monotonic() + 7
+    written = []
+    round_number = 0
+    while time.monotonic() < deadline:
+        names = [f"round-{round_number}/file-{i}.txt" for i in range(8)]
+        # Many concurrent operations, often right at a refresh.
+        await asyncio.gather(
+            *(
+                storage.receive_upload(name, chunks(name.encode()), "text/plain")
+                for name in names
+            )
+        )
+        contents = await asyncio.gather(*(storage.read_file(n) for n in names))
+        assert contents == [name.encode() for name in names]
+        written.extend(names)
+        round_number += 1
+        await asyncio.sleep(0.2)
+
+    # A multipart upload slow enough to span at least one refresh.
+    calls_before = broker.calls
+    total = 3 * 5 * MiB + 3
+    stored = await storage.receive_upload(
+        "slow/multipart.bin", slow_stream(total, pause=0.15), "application/x-test"
+    )
+    assert stored.size == total
+    assert broker.calls > calls_before
+    metadata = await storage.get_file_metadata("slow/multipart.bin")
+    assert metadata.size == total
+    assert metadata.metadata["etag"].endswith("-4")
+
+    assert broker.calls >= 4, broker.calls
+    assert broker.most_active == 1
+    assert set(broker.issued) == {pair[0] for pair in seaweedfs.key_pairs}
+    # A fresh client per credential set, the old ones closed.
+    assert storage._connection.clients_opened >= 4
+    assert not storage._connection._retired
+
+    # Everything landed under the broker's S3Folder.
+    admin = seaweedfs.client()
+    keys = set()
+    for page in admin.get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Prefix=f"{team}/"
+    ):
+        keys.update(item["Key"] for item in page.get("Contents", []))
+    assert keys == {f"{team}/{name}" for name in written + ["slow/multipart.bin"]}
+    files, _ = await storage.list_files("round-0/")
+    assert [f.path for f in files] == [f"round-0/file-{i}.txt" for i in range(8)]
+
+
+async def test_broker_outage_keeps_valid_credentials_then_fails_then_recovers(
+    brokered,
+):
+    broker, storage, team = brokered
+    await storage.receive_upload("a.txt", chunks(b"a"), "text/plain")
+    broker.failing = True
+    # Within the credentials' lifetime the source keeps working.
+    credentials = storage._connection.broker.current
+    await sleep_until(credentials.refresh_at)
+    assert await storage.read_file("a.txt") == b"a"
+    # Once they expire it is unavailable, with a clear message.
+    await sleep_until(credentials.expiration)
+    with pytest.raises(StorageUnavailable) as info:
+        await storage.read_file("a.txt")
+    assert "HTTP 503" in str(info.value)
+    assert BROKER_SECRET not in str(info.value)
+    # And it recovers by itself when the broker does.
+    broker.failing = False
+    await asyncio.sleep(2.1)  # the broker client's retry pause
+    await storage.check_available()
+    assert await storage.read_file("a.txt") == b"a"
+
+
+async def test_wrong_broker_secret_is_unavailable_not_leaked(seaweedfs):
+    seaweedfs.make_bucket(BUCKET)
+    with Broker(seaweedfs.key_pairs, f"s3://{BUCKET}/x/") as broker:
+        storage = S3Storage()
+        with pytest.raises(StorageUnavailable) as info:
+            await storage.configure(
+                {
+                    "credentials_url": broker.url,
+                    "credentials_url_secret": "not-the-secret",
+                    "endpoint_url": seaweedfs.endpoint_url,
+                },
+                no_secrets,
+            )
+        await storage.close()
+    assert "HTTP 403" in str(info.value)
+    assert "not-the-secret" not in str(info.value)
