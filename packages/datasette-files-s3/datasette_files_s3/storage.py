@@ -75,6 +75,10 @@ class S3Storage(DirectUploads, Storage):
             broker = CredentialsBroker(
                 parsed.credentials_url, parsed.credentials_url_secret
             )
+        # The core calls configure() again while a source is unavailable:
+        # release the previous attempt's clients rather than leak them.
+        if self._connection is not None:
+            await self._connection.close()
         self._config = parsed
         self._connection = S3Connection(parsed, broker)
         await self.check_available()
