@@ -118,7 +118,10 @@ class CredentialsBroker:
             if current is not None and now < current.refresh_at:
                 return current
             if self._last_failure and now < self._last_failure[0] + RETRY_AFTER:
-                return self._fall_back(current, self._last_failure[1])
+                # The broker failed a moment ago: don't ask again yet.
+                if current is not None and now < current.expiration:
+                    return current
+                raise StorageUnavailable(self._last_failure[1])
             try:
                 return await self._refresh_locked()
             except StorageUnavailable as error:

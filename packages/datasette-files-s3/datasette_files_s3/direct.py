@@ -136,7 +136,9 @@ class DirectUploads:
 
     async def abort_upload(self, path: str, state: dict) -> None:
         """Abort the multipart upload (if any) and delete whatever reached
-        the key. Safe to call twice."""
+        the key. Safe to call twice. A state from ``list_unfinished_uploads``
+        (``abort_only``) only aborts: the sweep found the upload, not an
+        upload of ours, so an object at that key is not ours to delete."""
         upload_id = _upload_id(state)
         async with self._lease() as s3:
             key = s3.key(path)
@@ -149,6 +151,8 @@ class DirectUploads:
                 except ClientError as error:
                     if error_code(error)[1] != "NoSuchUpload" and not is_missing(error):
                         raise
+            if isinstance(state, dict) and state.get("abort_only"):
+                return
             with s3_errors("DeleteObject"):
                 await s3.client.delete_object(Bucket=s3.bucket, Key=key)
 
@@ -167,7 +171,10 @@ class DirectUploads:
                     found.append(
                         {
                             "path": path,
-                            "state": {"upload_id": upload["UploadId"]},
+                            "state": {
+                                "upload_id": upload["UploadId"],
+                                "abort_only": True,
+                            },
                             "initiated": iso(upload.get("Initiated")),
                         }
                     )

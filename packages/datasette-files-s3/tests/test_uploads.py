@@ -212,7 +212,10 @@ async def test_direct_multipart_upload(make_storage):
 
     listed = await storage.list_unfinished_uploads()
     assert [u["path"] for u in listed] == ["direct/big.bin"]
-    assert listed[0]["state"] == {"upload_id": multipart.upload_id}
+    assert listed[0]["state"] == {
+        "upload_id": multipart.upload_id,
+        "abort_only": True,
+    }
     assert listed[0]["initiated"].startswith("20")
 
     # Parts may come back in any order; the storage sorts them.
@@ -316,3 +319,14 @@ async def test_part_size_grows_to_stay_within_ten_thousand_parts(make_storage):
     assert multipart.part_size * multipart.part_count >= size
     assert multipart.part_size % MiB == 0
     await storage.abort_upload("huge.bin", instructions.state)
+
+
+async def test_sweeping_an_orphan_never_deletes_an_object(storage, seaweedfs):
+    await storage.receive_upload("kept.bin", chunks_of(b"keep me"), "text/plain")
+    key = storage._config.prefix + "kept.bin"
+    seaweedfs.client().create_multipart_upload(Bucket="storage-tests", Key=key)
+    [orphan] = await storage.list_unfinished_uploads()
+    assert orphan["path"] == "kept.bin"
+    await storage.abort_upload(orphan["path"], orphan["state"])
+    assert await storage.list_unfinished_uploads() == []
+    assert await storage.read_file("kept.bin") == b"keep me"
