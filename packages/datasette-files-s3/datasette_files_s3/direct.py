@@ -49,16 +49,17 @@ class DirectUploads:
         async with self._lease() as s3:
             key = s3.key(path)
             if size <= self._config.multipart_threshold:
-                post = await s3.client.generate_presigned_post(
-                    s3.bucket,
-                    key,
-                    Fields={"Content-Type": content_type},
-                    Conditions=[
-                        {"Content-Type": content_type},
-                        ["content-length-range", size, size],
-                    ],
-                    ExpiresIn=expires,
-                )
+                with s3_errors("presign PostObject"):
+                    post = await s3.client.generate_presigned_post(
+                        s3.bucket,
+                        key,
+                        Fields={"Content-Type": content_type},
+                        Conditions=[
+                            {"Content-Type": content_type},
+                            ["content-length-range", size, size],
+                        ],
+                        ExpiresIn=expires,
+                    )
                 return UploadInstructions(
                     upload_url=post["url"],
                     upload_method="POST",
@@ -92,19 +93,20 @@ class DirectUploads:
         expires = self._expires(expires_in)
         async with self._lease() as s3:
             key = s3.key(path)
-            return {
-                number: await s3.client.generate_presigned_url(
-                    "upload_part",
-                    Params={
-                        "Bucket": s3.bucket,
-                        "Key": key,
-                        "UploadId": upload_id,
-                        "PartNumber": number,
-                    },
-                    ExpiresIn=expires,
-                )
-                for number in numbers
-            }
+            with s3_errors("presign UploadPart"):
+                return {
+                    number: await s3.client.generate_presigned_url(
+                        "upload_part",
+                        Params={
+                            "Bucket": s3.bucket,
+                            "Key": key,
+                            "UploadId": upload_id,
+                            "PartNumber": number,
+                        },
+                        ExpiresIn=expires,
+                    )
+                    for number in numbers
+                }
 
     async def complete_upload(
         self, path: str, state: dict, parts: list[dict] | None = None

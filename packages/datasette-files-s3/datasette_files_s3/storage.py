@@ -235,9 +235,10 @@ class S3Storage(DirectUploads, Storage):
             params["ResponseContentType"] = content_type
         async with self._lease() as s3:
             params.update(Bucket=s3.bucket, Key=s3.key(path))
-            return await s3.client.generate_presigned_url(
-                "get_object", Params=params, ExpiresIn=self._expires(expires_in)
-            )
+            with s3_errors("presign GetObject"):
+                return await s3.client.generate_presigned_url(
+                    "get_object", Params=params, ExpiresIn=self._expires(expires_in)
+                )
 
     async def receive_upload(
         self, path: str, stream: AsyncIterator[bytes], content_type: str | None
