@@ -23,9 +23,11 @@ import secrets
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import httpx
@@ -107,6 +109,39 @@ class DatasetteServer:
         """An HTTP client logged in as ``actor`` with the same cookie."""
         cookies = {"ds_actor": self.cookie(actor)} if actor else {}
         return httpx.Client(base_url=self.url(""), cookies=cookies, timeout=60)
+
+    def upload(
+        self,
+        slug: str,
+        filename: str,
+        data: bytes,
+        actor: dict = ALICE,
+        content_type: str = "application/octet-stream",
+    ) -> dict:
+        """Put a file in a source through the HTTP API: the file object."""
+        with self.client(actor) as client:
+            prepared = client.post(
+                f"/-/files/upload/{slug}/-/prepare",
+                json={
+                    "filename": filename,
+                    "content_type": content_type,
+                    "size": len(data),
+                    "direct": False,
+                },
+            )
+            assert prepared.status_code == 201, prepared.text
+            prepared = prepared.json()
+            upload = prepared["upload"]
+            sent = client.post(
+                self.origin + upload["url"], content=data, headers=upload["headers"]
+            )
+            assert sent.status_code == 200, sent.text
+            completed = client.post(
+                self.origin + prepared["complete_url"],
+                json={"upload_token": prepared["upload_token"]},
+            )
+            assert completed.status_code == 201, completed.text
+            return completed.json()["file"]
 
     def source_root(self, slug: str) -> Path:
         return Path(self.sources()[slug]["config"]["root"])
@@ -312,6 +347,53 @@ def make_file(tmp_path):
                 block = min(remaining, 8 * MB)
                 fp.write(os.urandom(block))
                 remaining -= block
+        return path
+
+    return make
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    """A real PNG: a diagonal colour gradient, so previews show something."""
+    rows = b"".join(
+        b"\x00"
+        + bytes(
+            channel
+            for x in range(width)
+            for channel in (
+                40 + 180 * x // width,
+                90 + 120 * y // height,
+                200 - 120 * (x + y) // (width + height),
+            )
+        )
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def make_png(tmp_path):
+    """``make_png("chart.png", 320, 200)``: a real PNG image file."""
+    directory = tmp_path / "picked"
+    directory.mkdir(exist_ok=True)
+
+    def make(name: str, width: int = 320, height: int = 200) -> Path:
+        path = directory / name
+        path.write_bytes(png_bytes(width, height))
         return path
 
     return make
