@@ -63,12 +63,22 @@ stop_seaweedfs() {
     if kill -0 "$WEED_PID" 2>/dev/null; then
         echo "Stopping SeaweedFS (pid ${WEED_PID})..." >&2
         kill -TERM "$WEED_PID" 2>/dev/null || true
+        # It can take a while over its graceful gRPC shutdown: 5 s, then KILL.
         for _ in $(seq 50); do
-            kill -0 "$WEED_PID" 2>/dev/null || return 0
+            kill -0 "$WEED_PID" 2>/dev/null || break
             sleep 0.1
         done
         kill -KILL "$WEED_PID" 2>/dev/null || true
+        wait "$WEED_PID" 2>/dev/null || true
     fi
+    # weed leaves unix sockets named after its ports in /tmp.
+    for port in "$SEAWEED_S3_PORT" "$SEAWEED_FILER_PORT"; do
+        rm -f "/tmp/seaweedfs-s3-${port}.sock" "/tmp/seaweedfs-filer-${port}.sock"
+    done
+    for port in "$SEAWEED_MASTER_PORT" "$SEAWEED_VOLUME_PORT" \
+        "$SEAWEED_FILER_PORT" "$SEAWEED_S3_PORT"; do
+        rm -f /tmp/seaweedfs-*-grpc-$((port + 10000)).sock
+    done
 }
 trap stop_seaweedfs EXIT
 trap 'exit 130' INT TERM
