@@ -138,3 +138,27 @@ async def test_down_in_the_middle_of_things(start, backend, api, upload, json_er
     assert (await api.send(ds, "remote", token, b"abc")).status_code == 200
     assert (await api.complete(ds, "remote", token)).status_code == 201
     assert (await api.complete(ds, "remote", sent)).status_code == 201
+
+
+class DeleteFailsStorage(FlakyStorage):
+    storage_type = "flaky"
+
+    async def delete_file(self, path):
+        raise StorageUnavailable("connection reset while deleting")
+
+
+@pytest.mark.asyncio
+async def test_delete_succeeds_when_only_removing_bytes_fails(
+    start, backend, upload, monkeypatch, caplog
+):
+    ds = await start()
+    file = await upload(ds, "remote", "a.txt", b"abc")
+    source = ds._datasette_files_state.sources["remote"]
+    monkeypatch.setattr(source, "storage", DeleteFailsStorage())
+
+    response = await ds.client.post(file["url"] + "/-/delete", actor=ALICE)
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "deleted": file["id"]}
+    # Gone for users; the orphaned bytes are named in the log.
+    assert (await ds.client.get(file["url"] + ".json", actor=ALICE)).status_code == 404
+    assert any("could not remove" in r.getMessage() for r in caplog.records)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from datasette import Response
 
 from ..downloads import (
@@ -29,6 +31,8 @@ from .common import (
     json_view,
     read_json,
 )
+
+log = logging.getLogger("datasette_files")
 
 MAX_SEARCH_TEXT = 100_000
 MAX_BATCH_IDS = 100
@@ -201,9 +205,20 @@ async def delete_view(request, datasette):
     if not storage.capabilities.can_delete:
         raise ClientError(400, f"Source '{row.source_slug}' does not support deletes")
     # Row first: a crash between the two leaves an orphan object, never a
-    # registered file whose bytes are gone.
+    # registered file whose bytes are gone. Once the row is gone the file is
+    # deleted as far as anyone can see, so a backend failure after that is
+    # logged (naming the orphan) rather than reported as a failed delete.
     await get_state(datasette).registry.delete_file(row.id)
-    await call_storage(source, storage.delete_file(row.path))
+    try:
+        await storage.delete_file(row.path)
+    except Exception as ex:  # noqa: BLE001 - the delete itself has happened
+        log.warning(
+            "datasette-files: deleted %s but could not remove %s from source %s: %s",
+            row.id,
+            row.path,
+            row.source_slug,
+            ex,
+        )
     return Response.json({"ok": True, "deleted": row.id})
 
 
