@@ -2,11 +2,15 @@
 
 from datasette import hookimpl
 
-from .storage import S3Storage
-
-__all__ = ["S3Storage"]
-
 
 @hookimpl
 def register_files_storage_types(datasette):
     return [S3Storage]
+
+
+# Imported after the hook on purpose: importing datasette_files makes
+# Datasette load its plugins, this package included. If that happens while
+# this module is still half-imported, pluggy must already see the hook above.
+from .storage import S3Storage  # noqa: E402
+
+__all__ = ["S3Storage", "register_files_storage_types"]

@@ -2,6 +2,9 @@
 
 import uuid
 
+# datasette.app before the plugins: it loads every plugin, and datasette_files
+# only registers its hooks when it is imported after datasette, not before.
+import datasette.app  # noqa: F401
 import pytest_asyncio
 from datasette_files_s3 import S3Storage
 
