@@ -84,6 +84,7 @@ class CredentialsBroker:
         self._lock = asyncio.Lock()
         self._current: BrokerCredentials | None = None
         self._last_failure: tuple[datetime, str] | None = None
+        # How many times the broker was asked; for tests and benchmarks.
         self.fetch_count = 0
 
     def __repr__(self) -> str:
@@ -109,7 +110,11 @@ class CredentialsBroker:
         ``StorageUnavailable`` is raised.
         """
         current = self._current
-        if current is not None and self._now() < current.refresh_at:
+        now = self._now()
+        if current is not None and now < current.refresh_at:
+            return current
+        if current is not None and now < current.expiration and self._lock.locked():
+            # A refresh is under way and these still work: don't queue up.
             return current
         async with self._lock:
             # Another task may have refreshed while this one waited.

@@ -173,6 +173,28 @@ async def test_fifty_concurrent_callers_at_expiry_make_one_request(
     assert broker.fetch_count == 2
 
 
+async def test_callers_in_the_refresh_window_do_not_wait(broker, clock, httpx_mock):
+    httpx_mock.add_response(json=reply())
+    first = await broker.get()
+    clock.advance(minutes=56)  # due for refresh, not yet expired
+    release = asyncio.Event()
+
+    async def slow_broker(request):
+        await release.wait()
+        return httpx.Response(200, json=reply(clock_now=clock.now))
+
+    httpx_mock.add_callback(slow_broker)
+    refreshing = asyncio.ensure_future(broker.get())
+    await asyncio.sleep(0.01)  # the refresh is now in flight
+    others = await asyncio.wait_for(
+        asyncio.gather(*(broker.get() for _ in range(20))), timeout=1
+    )
+    assert all(result is first for result in others)
+    release.set()
+    assert (await refreshing) is not first
+    assert len(httpx_mock.get_requests()) == 2
+
+
 def _timeout_after(seconds):
     async def callback(request):
         await asyncio.sleep(seconds)
