@@ -92,10 +92,15 @@ class CredentialsBroker:
 
     @property
     def where(self) -> str:
-        """The broker's scheme and host: safe to show, unlike a full URL that
-        might carry a token in its query string."""
+        """The broker's scheme, host and port: safe to show, unlike the full
+        URL, which might carry a token in its userinfo or query string."""
         parts = urlsplit(self._url)
-        return f"{parts.scheme}://{parts.netloc}"
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port:
+            host += f":{parts.port}"
+        return f"{parts.scheme}://{host}"
 
     @property
     def current(self) -> BrokerCredentials | None:
@@ -132,11 +137,6 @@ class CredentialsBroker:
             except StorageUnavailable as error:
                 self._last_failure = (self._now(), str(error))
                 return self._fall_back(current, str(error))
-
-    async def refresh(self) -> BrokerCredentials:
-        """Ask the broker now, whatever the cached state; raise on failure."""
-        async with self._lock:
-            return await self._refresh_locked()
 
     async def close(self) -> None:
         await self._http.aclose()

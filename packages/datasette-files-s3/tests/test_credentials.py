@@ -317,12 +317,23 @@ async def test_down_broker_is_not_hammered(broker, clock, httpx_mock):
     assert (await broker.get()).bucket == "datasettecloud-dev-files"
 
 
-async def test_url_query_string_is_not_shown(clock, httpx_mock):
-    broker = CredentialsBroker(URL + "?token=url-token-123", SHARED_SECRET, now=clock)
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        (URL + "?token=url-token-123", "https://broker.example"),
+        (
+            "https://user:url-token-123@broker.example:8443/creds",
+            "https://broker.example:8443",
+        ),
+    ],
+)
+async def test_url_tokens_are_not_shown(clock, httpx_mock, url, shown):
+    broker = CredentialsBroker(url, SHARED_SECRET, now=clock)
     httpx_mock.add_response(status_code=500)
     try:
         with pytest.raises(StorageUnavailable) as info:
             await broker.get()
+        assert f"{shown} answered HTTP 500" in str(info.value)
         assert "url-token-123" not in str(info.value)
         assert "url-token-123" not in repr(broker)
     finally:
