@@ -75,6 +75,16 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask for SIGKILL when pytest dies,
+    so a killed test run never leaves SeaweedFS behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class SeaweedFS:
     """A ``weed server -s3`` process that tests can stop and start again."""
 
@@ -146,6 +156,7 @@ class SeaweedFS:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.data_dir,
+                preexec_fn=_die_with_parent,
             )
         try:
             self._wait_until_ready()
@@ -254,11 +265,15 @@ def seaweedfs(tmp_path_factory):
     ``secret_access_key``, ``region``, ``key_pairs`` (every identity),
     ``make_bucket(name)``, ``client()``, and ``stop()`` / ``start()`` for
     outage tests (the same ports and data come back)."""
-    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
-    try:
-        server.start()
-    except RuntimeError as error:
-        pytest.fail(str(error), pytrace=False)
+    # A port found free can be taken before weed binds it: try fresh ports.
+    for attempt in range(3):
+        server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+        try:
+            server.start()
+            break
+        except RuntimeError as error:
+            if attempt == 2:
+                pytest.fail(str(error), pytrace=False)
     try:
         yield server
     finally:
