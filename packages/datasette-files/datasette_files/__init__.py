@@ -6,9 +6,7 @@ Hook implementations only; the logic lives in the modules they call.
 from __future__ import annotations
 
 from datasette import hookimpl
-from datasette.plugins import pm
 
-from . import hookspecs
 from .column_type import FileColumnType
 from .files import File, get_file
 from .filesystem import FilesystemStorage
@@ -17,8 +15,6 @@ from .permissions import ACTIONS, may_browse_any, permission_sql
 from .routes import ROUTES
 
 __all__ = ["File", "get_file"]
-
-pm.add_hookspecs(hookspecs)
 
 
 @hookimpl

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from datasette.plugins import pm
 from datasette.utils import await_me_maybe
 
 from .files import File
+from .hookspecs import plugin_manager
 
 log = logging.getLogger("datasette_files")
 
@@ -22,7 +22,7 @@ async def file_action_links(datasette, actor, row, state, preview_bytes: int) ->
         except Exception as ex:  # noqa: BLE001 - a preview must not break the page
             log.warning("datasette-files: preview of %s failed: %s", row.id, ex)
     links = []
-    for result in pm.hook.file_actions(
+    for result in plugin_manager().hook.file_actions(
         datasette=datasette, actor=actor, file=file, preview_bytes=preview
     ):
         result = await await_me_maybe(result)

@@ -1,8 +1,25 @@
 """Hooks that other plugins implement to extend datasette-files."""
 
+import sys
+
 from pluggy import HookspecMarker
 
 hookspec = HookspecMarker("datasette")
+
+
+def plugin_manager():
+    """Datasette's plugin manager, with these hookspecs added (once).
+
+    Imported lazily on purpose: importing ``datasette.plugins`` loads every
+    installed plugin, so doing it while ``datasette_files`` itself is still
+    being imported would register a half-initialised module.
+    """
+    from datasette.plugins import pm
+
+    caller = getattr(pm.hook, "register_files_storage_types", None)
+    if caller is None or caller.spec is None:
+        pm.add_hookspecs(sys.modules[__name__])
+    return pm
 
 
 @hookspec

@@ -7,6 +7,7 @@ import logging
 import os
 
 from . import uploads
+from .hookspecs import plugin_manager
 from .registry import Registry
 from .sources import discover_storage_types, parse_sources
 from .state import PLUGIN, FilesState, Settings, internal_is_temporary, set_state
@@ -34,6 +35,7 @@ def secret_getter(datasette):
 
 
 async def start_files(datasette) -> None:
+    plugin_manager()
     plugin_config = datasette.plugin_config(PLUGIN) or {}
     registry = Registry(datasette.get_internal_database())
     await registry.migrate()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datasette.utils import StartupError
 
 from .base import Storage, StorageConfigError, StorageUnavailable
+from .hookspecs import plugin_manager
 
 log = logging.getLogger("datasette_files")
 
@@ -139,10 +140,9 @@ def parse_sources(plugin_config: dict, storage_types: dict[str, type]) -> list[S
 
 def discover_storage_types(datasette) -> dict[str, type]:
     """storage type name → Storage class, from every plugin's hook."""
-    from datasette.plugins import pm
-
     types = {}
-    for classes in pm.hook.register_files_storage_types(datasette=datasette):
+    hook = plugin_manager().hook
+    for classes in hook.register_files_storage_types(datasette=datasette):
         for cls in classes or []:
             name = cls.storage_type
             if not isinstance(name, str):
