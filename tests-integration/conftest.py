@@ -26,6 +26,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -169,13 +170,6 @@ class DatasetteServer:
             [slug],
         )
 
-    def read_bytes_count(self) -> int:
-        """Bytes this process has read from files and sockets (``rchar``)."""
-        for line in Path(f"/proc/{self.pid}/io").read_text().splitlines():
-            if line.startswith("rchar:"):
-                return int(line.split()[1])
-        raise AssertionError("no rchar in /proc/<pid>/io")
-
     def start(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config))
         command = [
@@ -282,6 +276,139 @@ def start_datasette(tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+class CountingRelay:
+    """A TCP relay in front of a Datasette server that counts every byte
+    clients send to it: proof of what did (not) pass through Datasette.
+
+    (``/proc/<pid>/io`` cannot tell: ``rchar`` counts ``read()`` but not the
+    ``recv()`` that asyncio reads sockets with.)
+
+    Has the server's ``url()``, ``origin``, ``log_in()``, so ``open_page``
+    can browse through it.
+    """
+
+    def __init__(self, server: DatasetteServer):
+        self.server = server
+        self.received = 0
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str = "/") -> str:
+        return self.origin + self.server.base_url.rstrip("/") + path
+
+    def log_in(self, context, actor: dict) -> None:
+        cookie = {
+            "name": "ds_actor",
+            "value": self.server.cookie(actor),
+            "url": self.origin,
+        }
+        context.add_cookies([cookie])
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.server.port))
+            with self._lock:
+                self._sockets += [client, upstream]
+            threading.Thread(
+                target=self._pump, args=(client, upstream, True), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._pump, args=(upstream, client, False), daemon=True
+            ).start()
+
+    def _pump(self, source, target, to_server: bool) -> None:
+        try:
+            while data := source.recv(256 * 1024):
+                if to_server:
+                    with self._lock:
+                        self.received += len(data)
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+
+@pytest.fixture
+def counting_relay():
+    """``counting_relay(server)``: browse ``server`` through a ``CountingRelay``."""
+    relays = []
+
+    def make(server: DatasetteServer) -> CountingRelay:
+        relays.append(CountingRelay(server))
+        return relays[-1]
+
+    yield make
+    for relay in relays:
+        relay.close()
+
+
+class S3Bucket:
+    """The SeaweedFS bucket S3 sources write to, seen from the outside."""
+
+    name = "browser-tests"
+
+    def __init__(self, seaweedfs):
+        self.seaweedfs = seaweedfs
+        seaweedfs.make_bucket(self.name)
+        self.client = seaweedfs.client()
+
+    def source(self, **config) -> dict:
+        """An ``s3`` source entry under a fresh prefix of the bucket."""
+        return {
+            "storage": "s3",
+            "config": {
+                "bucket": self.name,
+                "region": self.seaweedfs.region,
+                "prefix": "t-" + secrets.token_hex(6),
+                "endpoint_url": self.seaweedfs.endpoint_url,
+                "access_key_id": self.seaweedfs.access_key_id,
+                "secret_access_key": self.seaweedfs.secret_access_key,
+                **config,
+            },
+        }
+
+    def objects(self, source: dict) -> dict[str, int]:
+        """key → size for every object under the source's prefix."""
+        prefix = source["config"]["prefix"] + "/"
+        listing = self.client.list_objects_v2(Bucket=self.name, Prefix=prefix)
+        return {item["Key"]: item["Size"] for item in listing.get("Contents", [])}
+
+    def multipart_uploads(self, source: dict) -> list[dict]:
+        """Multipart uploads started under the source's prefix, not finished."""
+        prefix = source["config"]["prefix"] + "/"
+        listing = self.client.list_multipart_uploads(Bucket=self.name, Prefix=prefix)
+        return listing.get("Uploads", [])
+
+
+@pytest.fixture
+def s3_bucket(seaweedfs):
+    """``s3_bucket.source(multipart_threshold=...)`` for ``start_datasette``,
+    and ``objects(source)`` / ``multipart_uploads(source)`` to check it."""
+    return S3Bucket(seaweedfs)
 
 
 @pytest.fixture(scope="module")
