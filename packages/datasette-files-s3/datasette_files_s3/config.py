@@ -78,7 +78,7 @@ class S3Config:
     # to 5 GiB. A number caps both.
     max_file_size: int | None = None
     multipart_threshold: int = 100 * MiB
-    multipart_part_size: int = 16 * MiB
+    multipart_part_size: int = 8 * MiB
     presign_expires: int = 3600
     # Names of secrets still to be fetched: {config key: secret name}.
     pending_secrets: dict = field(default_factory=dict, repr=False)

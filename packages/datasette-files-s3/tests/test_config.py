@@ -45,7 +45,7 @@ def test_defaults():
     assert config.direct_upload_limit == 5 * 1024 * GiB
     assert config.proxied_upload_limit == 5 * GiB
     assert config.multipart_threshold == 100 * MiB
-    assert config.multipart_part_size == 16 * MiB
+    assert config.multipart_part_size == 8 * MiB
     assert config.presign_expires == 3600
     assert not config.uses_broker
 
