@@ -457,11 +457,12 @@ class DatasetteFileUploader extends HTMLElement {
     let loaded = 0;
     for (const item of this.items) {
       counts[item.state] += 1;
-      if (item.state === "cancelled") continue;
+      // The overall bar measures what is still meant to arrive.
+      if (item.state === "cancelled" || item.state === "failed") continue;
       total += item.file.size;
       loaded += item.state === "done" ? item.file.size : item.loaded;
     }
-    const active = this.items.length - counts.cancelled;
+    const active = counts.done + counts.uploading + counts.queued;
     this.overall.hidden = this.items.length === 0;
     const parts = [`${counts.done} of ${this.items.length} uploaded`];
     if (counts.uploading) parts.push(`${counts.uploading} in progress`);

@@ -1,0 +1,128 @@
+"""Screenshots of the UI for the README, taken the way a person would see it.
+
+Every run takes them (so the pages they show keep working); they are written
+to ``docs/images/`` only with ``UPDATE_SCREENSHOTS=1``:
+
+    UPDATE_SCREENSHOTS=1 uv run pytest tests-integration/test_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+MB = 1024 * 1024
+DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+WIDTH = 1000
+
+
+@pytest.fixture
+def out_dir(tmp_path) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        return DOCS_IMAGES
+    return tmp_path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", data[16:24])
+
+
+def test_screenshots(
+    start_datasette,
+    open_page,
+    uploads,
+    make_file,
+    make_png,
+    throttle,
+    out_dir,
+    tmp_path,
+):
+    server = start_datasette(
+        sources={"project-files": {"max_file_size": 100 * MB}, "archive": {}}
+    )
+    seeded = [
+        ("site-survey-2026.pdf", b"%PDF" * 40_000, "application/pdf"),
+        ("budget.xlsx", b"x" * 52_000, "application/vnd.ms-excel"),
+        ("meeting-notes.md", b"# Notes\n" * 300, "text/markdown"),
+        ("interview.mp3", b"m" * 3_400_000, "audio/mpeg"),
+        ("results.csv", b"a,b\n" * 20_000, "text/csv"),
+    ]
+    for name, data, content_type in seeded:
+        server.upload("project-files", name, data, content_type=content_type)
+    aerial = server.upload(
+        "project-files",
+        "aerial-view.png",
+        make_png("aerial-view.png", 640, 400).read_bytes(),
+        content_type="image/png",
+    )
+    server.upload(
+        "archive", "2025-report.pdf", b"%PDF" * 1000, content_type="application/pdf"
+    )
+
+    # 1. The upload page, mid-upload: done, in flight, too large, cancelled.
+    page = open_page(server, "/-/files/upload/project-files", width=WIDTH, height=700)
+    throttle(page, 3 * MB)
+    upload = uploads(page)
+    too_big = tmp_path / "drone-footage.mp4"
+    with open(too_big, "wb") as fp:
+        fp.truncate(340 * MB)  # sparse: never read, refused by size
+    upload.pick(
+        [
+            make_file("floor-plan.pdf", 900_000),
+            make_file("photos-day-1.zip", 14 * MB),
+            too_big,
+            make_file("photos-day-2.zip", 16 * MB),
+            make_file("contract-draft.docx", 2 * MB),
+        ]
+    )
+    expect(upload.item("floor-plan.pdf").locator(".dfu-status")).to_have_text(
+        "Uploaded"
+    )
+    upload.item("contract-draft.docx").get_by_role("button").first.click()
+    upload.wait_for_progress("photos-day-1.zip", above=25)
+    page.mouse.move(0, 0)
+    upload_png = out_dir / "upload-page.png"
+    page.screenshot(path=upload_png, full_page=True)
+    assert 0 < upload.percent("photos-day-2.zip") < 100
+
+    # 2. The source page with its upload area and the files.
+    page = open_page(server, "/-/files/source/project-files", width=WIDTH, height=700)
+    expect(page.locator(".files-listing tbody tr")).to_have_count(7)
+    source_png = out_dir / "source-page.png"
+    page.screenshot(path=source_png, full_page=True)
+
+    # 3. A file page: preview, metadata, edit and delete.
+    with server.client() as client:
+        client.post(
+            aerial["url"] + "/-/update",
+            json={"update": {"search_text": "site aerial photo, north elevation"}},
+        )
+    page = open_page(server, aerial["url"], width=WIDTH, height=700)
+    expect(
+        page.get_by_role("img", name="Preview of aerial-view.png")
+    ).to_have_js_property("naturalWidth", 640)
+    file_png = out_dir / "file-page.png"
+    page.screenshot(path=file_png, full_page=True)
+
+    # 4. The source page on a phone.
+    page = open_page(server, "/-/files/source/project-files", width=375, height=800)
+    phone_png = out_dir / "source-page-phone.png"
+    page.screenshot(path=phone_png, full_page=True)
+
+    for path, width in (
+        (upload_png, WIDTH),
+        (source_png, WIDTH),
+        (file_png, WIDTH),
+        (phone_png, 375),
+    ):
+        assert png_size(path)[0] == width, path
+        assert path.stat().st_size > 10_000, path
