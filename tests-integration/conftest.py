@@ -413,8 +413,10 @@ def s3_bucket(seaweedfs):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Room for a busy two-core machine; a passing check never waits this long.
+    expect.set_options(timeout=15_000)
     playwright = sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(

@@ -40,7 +40,7 @@ def test_upload_with_the_keyboard_alone(
     start_datasette, open_page, uploads, make_file, throttle
 ):
     server = start_datasette()
-    big = make_file("survey.zip", 6 * MB)
+    big = make_file("survey.zip", 10 * MB)
     small = make_file("notes.md", 2000)
     page = open_page(server, "/-/files/upload/files")
     throttle(page, 2 * MB)

@@ -43,6 +43,10 @@ def test_index_lists_sources_with_counts_and_what_you_can_do(
     server.upload("files", "b.txt", b"b")
 
     page = open_page(server, "/", actor=ALICE)
+    page.locator(".page-action-menu summary").click()
+    expect(page.get_by_role("menuitem", name="Files")).to_have_attribute(
+        "href", "/-/files"
+    )
     open_menu(page).get_by_role("link", name="Files").click()
 
     expect(page).to_have_title("Files")
@@ -205,6 +209,7 @@ def test_actor_without_browse_sees_nothing(start_datasette, open_page):
 
     page = open_page(server, "/", actor=BOB)
     expect(open_menu(page).get_by_role("link", name="Files")).to_have_count(0)
+    expect(page.locator('.page-action-menu a[href="/-/files"]')).to_have_count(0)
 
     page.goto(server.url("/-/files"))
     expect(

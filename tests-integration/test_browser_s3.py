@@ -100,21 +100,27 @@ def test_six_files_go_straight_to_s3(
     assert s3_bucket.multipart_uploads(source) == []
 
 
-def test_a_refused_part_is_retried(
-    start_datasette, open_page, uploads, make_file, sha256, s3_bucket
+def test_parts_go_four_at_a_time_and_a_refused_part_is_retried(
+    start_datasette, open_page, uploads, make_file, sha256, throttle, s3_bucket
 ):
     source = s3_bucket.source(**MULTIPART)
     server = start_datasette(sources={"photos": source})
-    path = make_file("archive.tar", 18 * MB)
+    path = make_file("archive.tar", 28 * MB)
     page = open_page(server, "/-/files/upload/photos")
+    throttle(page, 10 * MB)
     part_two = re.compile(r"[?&]partNumber=2(&|$)")
-    puts = []
-    page.on(
-        "request",
-        lambda r: (
-            puts.append(r.url) if r.method == "PUT" and part_two.search(r.url) else None
-        ),
-    )
+    in_flight, most, part_two_puts = set(), [], []
+
+    def started(request):
+        if request.method == "PUT":
+            in_flight.add(request)
+            most.append(len(in_flight))
+            if part_two.search(request.url):
+                part_two_puts.append(request)
+
+    page.on("request", started)
+    page.on("requestfinished", lambda request: in_flight.discard(request))
+    page.on("requestfailed", lambda request: in_flight.discard(request))
     # S3 (or the network) refuses part 2 once.
     page.route(part_two, lambda route: route.abort(), times=1)
     upload = uploads(page)
@@ -122,10 +128,54 @@ def test_a_refused_part_is_retried(
     upload.pick([path])
 
     expect(upload.summary()).to_have_text("1 of 1 uploaded", timeout=60_000)
-    assert len(puts) == 2
+    assert max(most) == 4
+    assert len(part_two_puts) == 2
     file = server.files("photos")[0]
     assert download_sha256(server, f"/-/files/{file['id']}") == sha256(path)
     assert s3_bucket.multipart_uploads(source) == []
+
+
+def test_a_part_refused_every_time_fails_the_upload_cleanly(
+    start_datasette, open_page, uploads, make_file, throttle, s3_bucket, eventually
+):
+    source = s3_bucket.source(**MULTIPART)
+    server = start_datasette(sources={"photos": source})
+    path = make_file("dataset.parquet", 24 * MB)
+    page = open_page(server, "/-/files/upload/photos")
+    throttle(page, 2 * MB)
+    part_number = re.compile(r"[?&]partNumber=(\d+)")
+    parts_sent, parts_failed = set(), set()
+
+    def record(parts):
+        def add(request):
+            if request.method == "PUT":
+                parts.add(int(part_number.search(request.url).group(1)))
+
+        return add
+
+    page.on("request", record(parts_sent))
+    page.on("requestfailed", record(parts_failed))
+    page.route(re.compile(r"[?&]partNumber=2(&|$)"), lambda route: route.abort())
+    upload = uploads(page)
+
+    upload.pick([path])
+
+    item = upload.item("dataset.parquet")
+    expect(item.locator(".dfu-status")).to_have_text(
+        "The connection failed during the upload"
+    )
+    expect(item.get_by_role("button", name="Retry dataset.parquet")).to_be_visible()
+    # The parts in flight were stopped, not left to finish; the fifth never
+    # started.
+    eventually(lambda: parts_failed == {1, 2, 3, 4}, message=f"{parts_failed}")
+    assert parts_sent == {1, 2, 3, 4}
+    eventually(
+        lambda: (
+            not server.pending_uploads() and not s3_bucket.multipart_uploads(source)
+        ),
+        message="the multipart upload to be aborted",
+    )
+    assert s3_bucket.objects(source) == {}
 
 
 def test_cancelled_multipart_upload_leaves_nothing_in_the_bucket(

@@ -1,24 +1,14 @@
 // The source page: files uploaded with the embedded uploader appear at the
 // top of the listing straight away.
 
+import { formatBytes } from "./format.js";
+
 function cell(className, label, ...children) {
   const td = document.createElement("td");
   if (className) td.className = className;
   if (label) td.dataset.label = label;
   td.append(...children);
   return td;
-}
-
-function formatBytes(bytes) {
-  if (bytes === null || bytes === undefined) return "";
-  const units = ["bytes", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 document.addEventListener("datasette-files:uploaded", (event) => {

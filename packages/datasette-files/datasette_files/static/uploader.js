@@ -1,111 +1,17 @@
 // <datasette-file-uploader prepare-url="..." source-url="..." max-file-size="...">
 //
-// Uploads files by following the instructions the prepare endpoint returns,
-// so the same component sends bytes to Datasette (raw body), straight to S3
-// (presigned POST) or to S3 in parts, without knowing the storage type.
+// Uploads files by following the instructions the prepare endpoint returns
+// (upload-transfer.js), so the same component sends bytes to Datasette, straight
+// to S3 with a presigned POST, or to S3 in parts, without knowing the storage.
 //
 // Each finished upload fires a bubbling "datasette-files:uploaded" event whose
 // detail.file is the file object from the complete endpoint.
 
+import { formatBytes, formatSeconds } from "./format.js";
+import { UploadFailure, abortError, postJSON, sendFile } from "./upload-transfer.js";
+
 const MAX_FILES_IN_FLIGHT = 4;
-const MAX_PARTS_IN_FLIGHT = 4;
-const PART_ATTEMPTS = 4;
 const SPEED_WINDOW_MS = 4000;
-
-class UploadFailure extends Error {
-  // status: the HTTP status, if there was one; permanent: retrying cannot help.
-  constructor(message, { status = null, permanent = false } = {}) {
-    super(message);
-    this.status = status;
-    this.permanent = permanent;
-  }
-}
-
-function abortError() {
-  return new DOMException("Cancelled", "AbortError");
-}
-
-// What a person should read for a failed request: the server's own words,
-// with what the status means in front of them.
-function describeFailure(status, message) {
-  if (status === 413) return new UploadFailure(`Too large: ${message}`, { status, permanent: true });
-  if (status === 403) return new UploadFailure(`Not allowed: ${message}`, { status });
-  if (status === 503) {
-    return new UploadFailure(`Storage is unavailable right now, try again later: ${message}`, { status });
-  }
-  return new UploadFailure(message, { status });
-}
-
-async function postJSON(url, body, signal) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-      signal,
-    });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new UploadFailure("Could not reach the server");
-  }
-  const data = await response.json().catch(() => null);
-  if (!data || !data.ok) {
-    const message = data && data.errors ? data.errors.join("; ") : `HTTP ${response.status}`;
-    throw describeFailure(response.status, message);
-  }
-  return data;
-}
-
-// XMLHttpRequest, because fetch() cannot report upload progress.
-function send(method, url, body, headers, onProgress, signal) {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError());
-    const xhr = new XMLHttpRequest();
-    xhr.open(method, url);
-    for (const [name, value] of Object.entries(headers || {})) {
-      xhr.setRequestHeader(name, value);
-    }
-    xhr.upload.onprogress = (event) => onProgress(event.loaded);
-    xhr.onload = () => {
-      if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr);
-      let message = `the storage answered HTTP ${xhr.status}`;
-      try {
-        const data = JSON.parse(xhr.responseText);
-        if (data.errors) message = data.errors.join("; ");
-      } catch (_) {
-        // S3 answers XML: its <Message> is the useful part.
-        const match = /<Message>([^<]*)<\/Message>/.exec(xhr.responseText || "");
-        if (match) message = match[1];
-      }
-      reject(describeFailure(xhr.status, message));
-    };
-    xhr.onerror = () => reject(new UploadFailure("The connection failed during the upload"));
-    xhr.onabort = () => reject(abortError());
-    signal.addEventListener("abort", () => xhr.abort(), { once: true });
-    xhr.send(body);
-  });
-}
-
-function formatBytes(bytes) {
-  const units = ["bytes", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} bytes` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
-function formatSeconds(seconds) {
-  if (!isFinite(seconds)) return "";
-  const whole = Math.max(1, Math.ceil(seconds));
-  if (whole < 60) return `${whole}s`;
-  if (whole < 3600) return `${Math.floor(whole / 60)}m ${whole % 60}s`;
-  return `${Math.floor(whole / 3600)}h ${Math.floor((whole % 3600) / 60)}m`;
-}
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -208,7 +114,7 @@ class UploadItem {
       this.abortUrl = prepared.abort_url;
       if (signal.aborted) throw abortError();
       this.report(0);
-      const parts = await this.sendBytes(prepared.upload, signal);
+      const parts = await sendFile(this.file, prepared.upload, this.token, (n) => this.report(n), signal);
       // Past this point the file is being registered: too late to cancel.
       this.cancelButton.hidden = true;
       this.setState("uploading", "Finishing…");
@@ -234,82 +140,11 @@ class UploadItem {
     }
   }
 
-  async sendBytes(upload, signal) {
-    if (upload.mode === "multipart") return this.sendParts(upload, signal);
-    let body = this.file;
-    if (upload.mode === "direct" && upload.method === "POST") {
-      // A presigned POST: the policy fields, then the file, last.
-      body = new FormData();
-      for (const [name, value] of Object.entries(upload.fields || {})) body.append(name, value);
-      body.append("file", this.file);
-    }
-    await send(upload.method, upload.url, body, upload.headers, (n) => this.report(n), signal);
-    return null;
-  }
-
-  // S3 multipart: up to MAX_PARTS_IN_FLIGHT parts at once, each part retried
-  // on its own (with a fresh presigned URL) before the upload gives up.
-  async sendParts(upload, signal) {
-    const count = upload.part_count;
-    const partLoaded = new Map();
-    const etags = [];
-    let next = 1;
-    const reportParts = () => {
-      let total = 0;
-      for (const value of partLoaded.values()) total += value;
-      this.report(total);
-    };
-    const sendPart = async (number) => {
-      const start = (number - 1) * upload.part_size;
-      const blob = this.file.slice(start, Math.min(start + upload.part_size, this.file.size));
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const signed = await postJSON(upload.parts_url, { upload_token: this.token, part_numbers: [number] }, signal);
-          const xhr = await send("PUT", signed.urls[String(number)], blob, {}, (n) => {
-            partLoaded.set(number, n);
-            reportParts();
-          }, signal);
-          const etag = xhr.getResponseHeader("ETag");
-          if (!etag) {
-            throw new UploadFailure(
-              "The storage did not expose the ETag header: check the bucket's CORS rules (ExposeHeaders: ETag)",
-              { permanent: true }
-            );
-          }
-          partLoaded.set(number, blob.size);
-          reportParts();
-          etags.push({ PartNumber: number, ETag: etag });
-          return;
-        } catch (error) {
-          if (error.name === "AbortError" || error.permanent || error.status === 403 || attempt >= PART_ATTEMPTS) {
-            throw error;
-          }
-          partLoaded.set(number, 0);
-          reportParts();
-          await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
-          if (signal.aborted) throw abortError();
-        }
-      }
-    };
-    const worker = async () => {
-      while (next <= count) await sendPart(next++);
-    };
-    await Promise.all(Array.from({ length: Math.min(MAX_PARTS_IN_FLIGHT, count) }, worker));
-    etags.sort((a, b) => a.PartNumber - b.PartNumber);
-    return etags;
-  }
-
   // Tell the server to drop the pending upload and any partial data.
   discard({ keepalive = false } = {}) {
     const token = this.token;
     this.token = null;
-    return fetch(this.abortUrl, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ upload_token: token }),
-      credentials: "same-origin",
-      keepalive,
-    }).catch(() => {});
+    return postJSON(this.abortUrl, { upload_token: token }, { keepalive }).catch(() => {});
   }
 
   cancel() {
