@@ -81,3 +81,37 @@ async def test_direct_upload_and_download_through_the_core(ds):
     assert fetched.content == data
     assert fetched.headers["content-disposition"].startswith("attachment;")
     assert 'filename="notes.txt"' in fetched.headers["content-disposition"]
+
+
+async def test_direct_upload_gets_its_sha256_in_the_background(ds):
+    import asyncio
+    import hashlib
+
+    data = b"hash me after complete " * 1000
+    prepared = await ds.client.post(
+        "/-/files/upload/bucket/-/prepare",
+        json={"filename": "h.txt", "content_type": "text/plain", "size": len(data)},
+        cookies=as_root(ds),
+    )
+    body = prepared.json()
+    async with httpx.AsyncClient() as browser:
+        posted = await browser.post(
+            body["upload"]["url"],
+            data=body["upload"]["fields"],
+            files={"file": ("h.txt", data, "text/plain")},
+        )
+    assert posted.status_code in (200, 201, 204), posted.text
+    completed = await ds.client.post(
+        "/-/files/upload/bucket/-/complete",
+        json={"upload_token": body["upload_token"]},
+        cookies=as_root(ds),
+    )
+    assert completed.status_code == 201
+    file_url = completed.json()["file"]["url"] + ".json"
+    expected = hashlib.sha256(data).hexdigest()
+    for _ in range(100):
+        file = (await ds.client.get(file_url, cookies=as_root(ds))).json()["file"]
+        if file["content_hash"]:
+            break
+        await asyncio.sleep(0.05)
+    assert file["content_hash"] == expected

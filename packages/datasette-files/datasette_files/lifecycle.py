@@ -7,6 +7,7 @@ import logging
 import os
 
 from . import uploads
+from .hashing import Hasher
 from .hookspecs import plugin_manager
 from .registry import Registry
 from .sources import discover_storage_types, parse_sources
@@ -56,6 +57,7 @@ async def start_files(datasette) -> None:
                 source.error,
             )
     state.sources = {source.slug: source for source in sources}
+    state.hasher = Hasher(state)
     await registry.sync_sources({s.slug: s.storage_type for s in sources})
     set_state(datasette, state)
     if state.internal_is_temporary and sources:
@@ -79,6 +81,8 @@ async def shutdown_files(datasette) -> None:
         return
     if state.sweeper is not None:
         state.sweeper.cancel()
+    if state.hasher is not None:
+        await state.hasher.close()
     for source in state.sources.values():
         try:
             await source.storage.close()

@@ -249,6 +249,25 @@ class Registry:
             return files, (files[-1].created_at, files[-1].id)
         return files, None
 
+    async def set_content_hash(self, file_id: str, content_hash: str) -> None:
+        await self.db.execute_write(
+            "UPDATE files_files SET content_hash = ? WHERE id = ? AND content_hash IS NULL",
+            [content_hash, file_id],
+        )
+
+    async def files_missing_hash(
+        self, slugs: list[str], limit: int
+    ) -> list[tuple[str, str, str]]:
+        if not slugs:
+            return []
+        placeholders = ", ".join("?" for _ in slugs)
+        rows = await self.db.execute(
+            f"SELECT id, source_slug, path FROM files_files WHERE content_hash IS NULL "
+            f"AND source_slug IN ({placeholders}) LIMIT ?",
+            [*slugs, limit],
+        )
+        return [tuple(row) for row in rows]
+
     async def update_filename(self, file_id: str, filename: str) -> None:
         await self.db.execute_write(
             "UPDATE files_files SET filename = ? WHERE id = ?", [filename, file_id]

@@ -52,6 +52,7 @@ class FilesState:
     sources: dict[str, Source] = field(default_factory=dict)
     internal_is_temporary: bool = False
     sweeper: object = None
+    hasher: object = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)

@@ -281,6 +281,8 @@ async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
         raise
     if not await state.registry.finish_upload(pending.id, file):
         raise UploadError(409, "This upload was completed or aborted concurrently")
+    if file.content_hash is None and state.hasher is not None:
+        state.hasher.schedule(file.id, file.source_slug, file.path)
     return file
 
 
@@ -356,6 +358,8 @@ async def sweep(state, startup: bool = False) -> int:
     for pending in await state.registry.expired_pending(time.time()):
         await discard(state, state.source(pending.source_slug), pending)
         removed += 1
+    if state.hasher is not None and not startup:
+        await state.hasher.sweep()
     if startup:
         # Nothing can be mid-transfer in a process that just started.
         for pending in await state.registry.stale_pending(("uploading", "completing")):

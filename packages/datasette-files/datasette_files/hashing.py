@@ -1,0 +1,68 @@
+"""sha256 of files whose backend did not give one (direct uploads).
+
+Complete must not wait for a read of a possibly huge object, so the hash is
+computed afterwards by a background task reading the stored bytes as a
+stream. Files whose task was interrupted (a restart) are picked up again by
+the periodic sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+log = logging.getLogger("datasette_files")
+
+MAX_CONCURRENT_HASHES = 2
+SWEEP_BATCH = 20
+
+
+class Hasher:
+    """Runs a bounded number of background hash tasks for one Datasette."""
+
+    def __init__(self, state):
+        self.state = state
+        self.tasks: set[asyncio.Task] = set()
+        self.running: set[str] = set()
+        self.limit = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+
+    def schedule(self, file_id: str, source_slug: str, path: str) -> None:
+        if file_id in self.running:
+            return
+        self.running.add(file_id)
+        task = asyncio.get_running_loop().create_task(
+            self._hash(file_id, source_slug, path)
+        )
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _hash(self, file_id: str, source_slug: str, path: str) -> None:
+        try:
+            async with self.limit:
+                source = self.state.source(source_slug)
+                if source is None:
+                    return
+                storage = await source.ensure_ready()
+                hasher = hashlib.sha256()
+                async for chunk in storage.stream_file(path):
+                    hasher.update(chunk)
+                await self.state.registry.set_content_hash(file_id, hasher.hexdigest())
+        except Exception as ex:  # noqa: BLE001 - retried by the next sweep
+            log.warning("datasette-files: could not hash %s: %s", file_id, ex)
+        finally:
+            self.running.discard(file_id)
+
+    async def sweep(self) -> None:
+        """Schedule files that are still missing a hash."""
+        slugs = [s.slug for s in self.state.sources.values() if s.ready]
+        for file_id, slug, path in await self.state.registry.files_missing_hash(
+            slugs, SWEEP_BATCH
+        ):
+            self.schedule(file_id, slug, path)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks))
