@@ -19,6 +19,7 @@ __all__ = [
     "Storage",
     "StorageCapabilities",
     "StorageConfigError",
+    "StorageFull",
     "StorageUnavailable",
     "UploadInstructions",
     "UploadVerificationError",
@@ -104,6 +105,10 @@ class StorageConfigError(ValueError):
 
 class StorageUnavailable(Exception):
     """The backend cannot be reached right now; the request may be retried."""
+
+
+class StorageFull(Exception):
+    """The backend has no room for this upload (a full disk, a quota)."""
 
 
 class UploadVerificationError(Exception):

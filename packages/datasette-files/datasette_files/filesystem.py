@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import mimetypes
 import os
 import secrets
@@ -14,6 +15,7 @@ from .base import (
     Storage,
     StorageCapabilities,
     StorageConfigError,
+    StorageFull,
     StorageUnavailable,
     safe_join,
 )
@@ -165,7 +167,10 @@ class FilesystemStorage(Storage):
     async def receive_upload(self, path, stream, content_type) -> FileMetadata:
         full = self._full(path)
         temp = os.path.join(self.root, TEMP_PREFIX + secrets.token_hex(8))
-        fd = await _run(os.open, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fd = await _run(os.open, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as ex:
+            raise self._write_error(ex) from ex
         size = 0
         try:
             async for chunk in stream:
@@ -179,13 +184,15 @@ class FilesystemStorage(Storage):
             fd = None
             # No other writer uses this path: names carry a fresh ULID.
             await _run(os.replace, temp, full)
-        except BaseException:
+        except BaseException as ex:
             if fd is not None:
                 os.close(fd)
             try:
                 os.unlink(temp)
             except FileNotFoundError:
                 pass
+            if isinstance(ex, OSError):
+                raise self._write_error(ex) from ex
             raise
         return FileMetadata(
             path=path,
@@ -193,6 +200,11 @@ class FilesystemStorage(Storage):
             content_type=content_type,
             size=size,
         )
+
+    def _write_error(self, ex: OSError) -> Exception:
+        if ex.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StorageFull(f"no space left in {self.root}")
+        return StorageUnavailable(f"cannot write to {self.root}: {ex.strerror}")
 
     async def delete_file(self, path: str) -> None:
         try:

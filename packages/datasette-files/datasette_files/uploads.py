@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ulid import ULID
 
-from .base import StorageUnavailable, UploadVerificationError
+from .base import StorageFull, StorageUnavailable, UploadVerificationError
 from .filenames import (
     InvalidFilename,
     storage_path,
@@ -393,6 +393,8 @@ async def call_storage(source: Source, awaitable):
     """Await a storage call, turning backend outages into a 503."""
     try:
         return await awaitable
+    except StorageFull as ex:
+        raise UploadError(507, f"Source '{source.slug}' is full: {ex}") from None
     except StorageUnavailable as ex:
         source.mark_unavailable(str(ex))
         raise UploadError(503, f"Source '{source.slug}' is unavailable: {ex}") from None

@@ -11,7 +11,7 @@ from datasette import Forbidden, NotFound, Response
 from datasette.utils import error_body
 from datasette.utils.asgi import BadRequest, PayloadTooLarge
 
-from ..base import StorageUnavailable
+from ..base import StorageFull, StorageUnavailable
 from ..registry import FileRow
 from ..sources import SourceUnavailable
 from ..state import get_state
@@ -41,6 +41,8 @@ def error_for(ex: BaseException) -> tuple[int, str] | None:
         return ex.status, ex.message
     if isinstance(ex, (SourceUnavailable, StorageUnavailable)):
         return 503, str(ex)
+    if isinstance(ex, StorageFull):
+        return 507, str(ex)
     if isinstance(ex, Forbidden):
         return 403, str(ex.args[0] if ex.args else "Forbidden")
     if isinstance(ex, NotFound):

@@ -1,0 +1,53 @@
+"""The filesystem source when the disk says no: full, or the root gone."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+
+import pytest
+from datasette_files import filesystem
+
+
+@pytest.mark.asyncio
+async def test_full_disk_is_a_507_and_leaves_nothing(
+    make_ds, api, upload, snapshot, json_error, monkeypatch, tmp_path
+):
+    ds = await make_ds()
+    real_write = os.write
+    limit = {"bytes": 1024 * 1024}
+
+    def write(fd, data):
+        # A disk with 1 MiB free: later writes fail as a full disk would.
+        if len(data) > limit["bytes"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        limit["bytes"] -= len(data)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(filesystem.os, "write", write)
+    before = await snapshot(ds)
+    token = (await api.prepare(ds, "files", "big.bin", 3 * 1024 * 1024)).json()[
+        "upload_token"
+    ]
+    body = json_error(await api.send(ds, "files", token, b"x" * 3 * 1024 * 1024), 507)
+    assert "full" in body["errors"][0]
+    # No temp file, no file row; only the still-usable pending upload remains.
+    after = await snapshot(ds)
+    assert after["disk"] == before["disk"]
+    assert after["files"] == before["files"]
+
+    # The source keeps working for files that fit.
+    limit["bytes"] = 1024 * 1024
+    file = await upload(ds, "files", "small.txt", b"fits")
+    download = await ds.client.get(file["download_url"], actor={"id": "alice"})
+    assert download.content == b"fits"
+
+
+@pytest.mark.asyncio
+async def test_vanished_root_is_a_503_not_a_500(make_ds, api, json_error, tmp_path):
+    ds = await make_ds()
+    token = (await api.prepare(ds, "files", "a.txt", 3)).json()["upload_token"]
+    shutil.rmtree(tmp_path / "files")
+    body = json_error(await api.send(ds, "files", token, b"abc"), 503)
+    assert "files" in body["errors"][0]
