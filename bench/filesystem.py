@@ -127,7 +127,7 @@ def settle(*paths: Path) -> None:
     os.sync()
 
 
-def bench_transfers(work: Path, big: Path, repeats: int = 3) -> list[Result]:
+def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
     """Interleave baseline and Datasette runs; report medians (RSS: worst)."""
     size = big.stat().st_size
     base_dir = work / "baseline"
@@ -152,23 +152,31 @@ def bench_transfers(work: Path, big: Path, repeats: int = 3) -> list[Result]:
         ) as ds,
     ):
         upload_raw(url, "bench", make_file(work / "warmup.bin", 4 * MIB))
-        for _ in range(repeats):
-            settle(base_dir, uploads)
+
+        def base_up():
             with RssSampler(baseline.pid) as rss:
-                record(
-                    "base up",
-                    curl(["-X", "POST", "-T", str(big), base_url + "/upload"]),
-                    "up",
-                    rss,
-                )
-            settle(base_dir, uploads)
+                timing = curl(["-X", "POST", "-T", str(big), base_url + "/upload"])
+            record("base up", timing, "up", rss)
+
+        def raw_up():
             with RssSampler(ds.pid) as rss:
-                timing, file = upload_raw(url, "bench", big)
+                timing, _ = upload_raw(url, "bench", big)
             record("raw up", timing, "up", rss)
-            settle(base_dir, uploads)
+
+        def form_up():
             with RssSampler(ds.pid) as rss:
-                timing, file = upload_form(url, "bench", big)
+                timing, _ = upload_form(url, "bench", big)
             record("form up", timing, "up", rss)
+
+        steps = [base_up, raw_up, form_up]
+        for i in range(repeats):
+            # Rotate the order so no side always runs first (or right after
+            # the disk absorbed another gigabyte).
+            for step in steps[i % 3 :] + steps[: i % 3]:
+                settle(base_dir, uploads)
+                step()
+            # settle() removed the uploads; one more (unmeasured) to download.
+            _, file = upload_raw(url, "bench", big)
             with RssSampler(baseline.pid) as rss:
                 record("base down", curl([base_url + "/download/big.bin"]), "down", rss)
             with RssSampler(ds.pid) as rss:
