@@ -115,14 +115,20 @@ async def upload_view(request, datasette):
     )
 
 
-@json_view
-async def parts_view(request, datasette):
+async def token_request(request, datasette) -> tuple:
+    """For the JSON steps after prepare: (source, body), checked and parsed."""
     if request.method != "POST":
         raise ClientError(405, "Use POST")
     source = await upload_source(request, datasette)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ClientError(400, "Request body must be a JSON object")
+    return source, body
+
+
+@json_view
+async def parts_view(request, datasette):
+    source, body = await token_request(request, datasette)
     urls = await uploads.part_urls(
         get_state(datasette),
         source,
@@ -135,12 +141,7 @@ async def parts_view(request, datasette):
 
 @json_view
 async def complete_view(request, datasette):
-    if request.method != "POST":
-        raise ClientError(405, "Use POST")
-    source = await upload_source(request, datasette)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ClientError(400, "Request body must be a JSON object")
+    source, body = await token_request(request, datasette)
     file = await uploads.complete(
         get_state(datasette),
         source,
@@ -153,12 +154,7 @@ async def complete_view(request, datasette):
 
 @json_view
 async def abort_view(request, datasette):
-    if request.method != "POST":
-        raise ClientError(405, "Use POST")
-    source = await upload_source(request, datasette)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ClientError(400, "Request body must be a JSON object")
+    source, body = await token_request(request, datasette)
     await uploads.abort(
         get_state(datasette), source, request.actor, body.get("upload_token")
     )
