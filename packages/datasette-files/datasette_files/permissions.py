@@ -158,15 +158,6 @@ async def can(datasette, actor, action, source: str, file_id: str | None = None)
     return await datasette.allowed(action=action, resource=resource, actor=actor)
 
 
-async def allowed_sources(datasette, actor, action, slugs) -> list[str]:
-    """The subset of ``slugs`` the actor may perform ``action`` on."""
-    allowed = []
-    for slug in slugs:
-        if await can(datasette, actor, action, slug):
-            allowed.append(slug)
-    return allowed
-
-
 async def may_browse_any(datasette, actor, slugs) -> bool:
     for slug in slugs:
         if await can(datasette, actor, BROWSE, slug):

@@ -407,14 +407,3 @@ class Registry:
             "SELECT path FROM files_pending WHERE source_slug = ?", [source_slug]
         )
         return {row[0] for row in rows}
-
-    async def registered_paths(self, source_slug: str, paths: list[str]) -> set[str]:
-        if not paths:
-            return set()
-        placeholders = ", ".join("?" for _ in paths)
-        rows = await self.db.execute(
-            f"SELECT path FROM files_files WHERE source_slug = ? "
-            f"AND path IN ({placeholders})",
-            [source_slug, *paths],
-        )
-        return {row[0] for row in rows}
