@@ -58,6 +58,7 @@ class S3Storage(DirectUploads, Storage):
             can_direct_upload=True,
             can_multipart_upload=True,
             can_range_read=True,
+            hashes_uploads=True,
         )
 
     async def configure(self, config: dict, get_secret: GetSecret) -> None:

@@ -36,6 +36,7 @@ async def test_capabilities(make_storage):
         can_direct_upload=True,
         can_multipart_upload=True,
         can_range_read=True,
+        hashes_uploads=True,
     )
 
 

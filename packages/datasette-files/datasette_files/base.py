@@ -59,6 +59,9 @@ class StorageCapabilities:
     can_direct_upload: bool = False
     can_multipart_upload: bool = False
     can_range_read: bool = False
+    # receive_upload returns the sha256 in FileMetadata.content_hash, so the
+    # core does not hash proxied uploads a second time.
+    hashes_uploads: bool = False
 
 
 @dataclass

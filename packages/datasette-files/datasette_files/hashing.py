@@ -1,8 +1,9 @@
-"""sha256 of files whose backend did not give one (direct uploads).
+"""sha256 of files that were registered without one: direct uploads whose
+backend gave none, and proxied uploads larger than ``inline_hash_max_size``.
 
 Complete must not wait for a read of a possibly huge object, so the hash is
 computed afterwards by a background task reading the stored bytes as a
-stream. Files whose task was interrupted (a restart) are picked up again by
+stream, hashing each chunk in a worker thread. Files whose task was interrupted (a restart) are picked up again by
 the periodic sweep.
 """
 
@@ -45,8 +46,9 @@ class Hasher:
                     return
                 storage = await source.ensure_ready()
                 hasher = hashlib.sha256()
+                loop = asyncio.get_running_loop()
                 async for chunk in storage.stream_file(path):
-                    hasher.update(chunk)
+                    await loop.run_in_executor(None, hasher.update, chunk)
                 await self.state.registry.set_content_hash(file_id, hasher.hexdigest())
         except Exception as ex:  # noqa: BLE001 - retried by the next sweep
             log.warning("datasette-files: could not hash %s: %s", file_id, ex)

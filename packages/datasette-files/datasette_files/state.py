@@ -15,6 +15,7 @@ log = logging.getLogger("datasette_files")
 PLUGIN = "datasette-files"
 DEFAULT_UPLOAD_EXPIRES = 3600
 DEFAULT_SWEEP_INTERVAL = 300
+DEFAULT_INLINE_HASH_MAX_SIZE = 64 * 1024 * 1024
 
 
 def positive_int_setting(plugin_config: dict, key: str, default: int) -> int:
@@ -30,6 +31,7 @@ def positive_int_setting(plugin_config: dict, key: str, default: int) -> int:
 class Settings:
     upload_expires: int = DEFAULT_UPLOAD_EXPIRES
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
+    inline_hash_max_size: int = DEFAULT_INLINE_HASH_MAX_SIZE
 
     @classmethod
     def from_config(cls, plugin_config: dict) -> Settings:
@@ -39,6 +41,9 @@ class Settings:
             ),
             sweep_interval=positive_int_setting(
                 plugin_config, "sweep_interval", DEFAULT_SWEEP_INTERVAL
+            ),
+            inline_hash_max_size=positive_int_setting(
+                plugin_config, "inline_hash_max_size", DEFAULT_INLINE_HASH_MAX_SIZE
             ),
         )
 

@@ -36,7 +36,7 @@ from .sources import Source
 log = logging.getLogger("datasette_files")
 
 MAX_TOKEN_LENGTH = 128
-COALESCE_BYTES = 4 * 1024 * 1024
+HASH_BATCH = 4 * 1024 * 1024
 MAX_PARTS_PER_REQUEST = 100
 PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting")
 
@@ -168,39 +168,46 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     storage = await source.ensure_ready()
     if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
         raise UploadError(409, "This upload has already been sent")
-    hasher = hashlib.sha256()
+    hasher = None
+    if not storage.capabilities.hashes_uploads and (
+        pending.size <= state.settings.inline_hash_max_size
+    ):
+        hasher = hashlib.sha256()
     limited = enforce_size(stream, pending.size, source.max_file_size, hasher)
     try:
-        await call_storage(
+        stored = await call_storage(
             source, storage.receive_upload(pending.path, limited, pending.content_type)
         )
     except BaseException:
         # The storage removed its partial data; let the client try again.
         await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
         raise
-    if not await state.registry.mark_uploaded(
-        pending.id, hasher.hexdigest(), "uploading"
-    ):
+    # Without a hash here, complete hands the file to the background Hasher.
+    if hasher is not None:
+        content_hash = hasher.hexdigest()
+    else:
+        content_hash = getattr(stored, "content_hash", None)
+    if not await state.registry.mark_uploaded(pending.id, content_hash, "uploading"):
         # Aborted (or swept) while the bytes were arriving.
         await storage.delete_file(pending.path)
         raise UploadError(409, "This upload was aborted")
     pending.status = "uploaded"
-    pending.content_hash = hasher.hexdigest()
+    pending.content_hash = content_hash
     return pending
 
 
 async def enforce_size(
-    stream: AsyncIterator[bytes], declared: int, limit: int | None, hasher
+    stream: AsyncIterator[bytes], declared: int, limit: int | None, hasher=None
 ) -> AsyncIterator[bytes]:
-    """Re-chunk to ~1 MiB, hash, and stop as soon as a size promise breaks.
+    """Pass the chunks on, stopping as soon as a size promise breaks.
 
-    Each block is hashed in a worker thread while the storage writes it
-    (hashlib releases the GIL), so hashing adds no wall time.
+    With a ``hasher``, chunks are hashed in batches by a worker thread while
+    the storage writes them (hashlib releases the GIL): no copy, no wall time.
     """
     loop = asyncio.get_running_loop()
     received = 0
-    parts: list[bytes] = []
-    buffered = 0
+    batch: list[bytes] = []
+    batched = 0
     hashing = None
     async for chunk in stream:
         received += len(chunk)
@@ -212,26 +219,28 @@ async def enforce_size(
             raise UploadError(
                 413, f"Upload is larger than the declared size of {declared} bytes"
             )
-        parts.append(chunk)
-        buffered += len(chunk)
-        if buffered >= COALESCE_BYTES:
-            block = b"".join(parts)
-            parts.clear()
-            buffered = 0
-            if hashing is not None:
-                await hashing
-            hashing = loop.run_in_executor(None, hasher.update, block)
-            yield block
+        if hasher is not None:
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= HASH_BATCH:
+                if hashing is not None:
+                    await hashing
+                hashing = loop.run_in_executor(None, update_all, hasher, batch)
+                batch, batched = [], 0
+        yield chunk
     if received != declared:
         raise UploadError(
             400, f"Upload ended after {received} bytes; declared size was {declared}"
         )
     if hashing is not None:
         await hashing
-    if parts:
-        block = b"".join(parts)
-        hasher.update(block)
-        yield block
+    if hasher is not None:
+        update_all(hasher, batch)
+
+
+def update_all(hasher, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
 
 
 async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
@@ -363,7 +372,9 @@ async def sweep(state, startup: bool = False) -> int:
     if startup:
         # Nothing can be mid-transfer in a process that just started.
         for pending in await state.registry.stale_pending(("uploading", "completing")):
-            back = "uploaded" if pending.content_hash else "prepared"
+            # A proxied upload being completed had all its bytes.
+            received = pending.mode == "proxy" and pending.status == "completing"
+            back = "uploaded" if received else "prepared"
             await state.registry.claim_pending(pending.id, (pending.status,), back)
         for source in state.sources.values():
             removed += await sweep_unfinished(state, source)

@@ -15,17 +15,25 @@ async def test_full_disk_is_a_507_and_leaves_nothing(
     make_ds, api, upload, snapshot, json_error, monkeypatch, tmp_path
 ):
     ds = await make_ds()
-    real_write = os.write
+    real_write, real_writev = os.write, os.writev
     limit = {"bytes": 1024 * 1024}
 
-    def write(fd, data):
+    def take(size):
         # A disk with 1 MiB free: later writes fail as a full disk would.
-        if len(data) > limit["bytes"]:
+        if size > limit["bytes"]:
             raise OSError(errno.ENOSPC, "No space left on device")
-        limit["bytes"] -= len(data)
+        limit["bytes"] -= size
+
+    def write(fd, data):
+        take(len(data))
         return real_write(fd, data)
 
+    def writev(fd, buffers):
+        take(sum(len(buffer) for buffer in buffers))
+        return real_writev(fd, buffers)
+
     monkeypatch.setattr(filesystem.os, "write", write)
+    monkeypatch.setattr(filesystem.os, "writev", writev)
     before = await snapshot(ds)
     token = (await api.prepare(ds, "files", "big.bin", 3 * 1024 * 1024)).json()[
         "upload_token"
