@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import io
 import logging
 import math
@@ -13,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from datasette_files.base import FileTooLarge
+from datasette_files.hashing import StreamHasher
 
 from .client import S3Connection, s3_errors
 from .config import S3_MAX_PARTS, MiB
@@ -54,7 +54,8 @@ async def stream_to_s3(
     the multipart upload is aborted so no partial object or orphaned parts
     are left behind, and the error is re-raised.
     """
-    hasher = hashlib.sha256()
+    # Small batches: the chunks it holds add to the two parts in memory.
+    hasher = StreamHasher(batch_bytes=MiB)
     size = 0
     # Each part is gathered in its own BytesIO and handed to botocore as it
     # is: bytes would be wrapped in a BytesIO by botocore and then copied
@@ -66,7 +67,7 @@ async def stream_to_s3(
             size += len(chunk)
             if size > max_size:
                 raise FileTooLarge(f"upload is larger than {max_size} bytes")
-            hasher.update(chunk)
+            await hasher.add(chunk)
             rest = memoryview(chunk)
             while rest:
                 room = part_size - buffer.tell()
@@ -82,7 +83,7 @@ async def stream_to_s3(
                 await writer.wait_for_in_flight()
                 writer.start_part(buffer)
                 buffer = io.BytesIO()
-        digest = hasher.digest()
+        digest = await hasher.digest()
         if writer is None:
             await _put_object(connection, path, buffer, content_type, digest)
         else:

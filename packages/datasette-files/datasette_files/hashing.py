@@ -17,6 +17,48 @@ log = logging.getLogger("datasette_files")
 
 MAX_CONCURRENT_HASHES = 2
 SWEEP_BATCH = 20
+STREAM_BATCH = 4 * 1024 * 1024
+
+
+class StreamHasher:
+    """The sha256 of chunks as they stream past, without slowing the stream.
+
+    Chunks are hashed in batches of about ``batch_bytes`` by a worker thread
+    (hashlib releases the GIL), no copy made; at most two batches are
+    referenced at once.
+    """
+
+    def __init__(self, batch_bytes: int = STREAM_BATCH):
+        self.batch_bytes = batch_bytes
+        self._hash = hashlib.sha256()
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._running = None
+
+    async def add(self, chunk: bytes) -> None:
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= self.batch_bytes:
+            if self._running is not None:
+                await self._running
+            self._running = asyncio.get_running_loop().run_in_executor(
+                None, _update_all, self._hash, self._batch
+            )
+            self._batch, self._batched = [], 0
+
+    async def digest(self) -> bytes:
+        """The digest of everything added; call once, at the end."""
+        if self._running is not None:
+            await self._running
+            self._running = None
+        _update_all(self._hash, self._batch)
+        self._batch, self._batched = [], 0
+        return self._hash.digest()
+
+
+def _update_all(hash_object, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hash_object.update(chunk)
 
 
 class Hasher:

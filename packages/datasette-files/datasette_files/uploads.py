@@ -13,7 +13,6 @@ exactly one winner.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -30,13 +29,13 @@ from .filenames import (
     validate_content_type,
     validate_filename,
 )
+from .hashing import StreamHasher
 from .registry import FileRow, PendingUpload, utcnow_iso
 from .sources import Source
 
 log = logging.getLogger("datasette_files")
 
 MAX_TOKEN_LENGTH = 128
-HASH_BATCH = 4 * 1024 * 1024
 MAX_PARTS_PER_REQUEST = 100
 PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting")
 
@@ -172,7 +171,7 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     if not storage.capabilities.hashes_uploads and (
         pending.size <= state.settings.inline_hash_max_size
     ):
-        hasher = hashlib.sha256()
+        hasher = StreamHasher()
     limited = enforce_size(stream, pending.size, source.max_file_size, hasher)
     try:
         stored = await call_storage(
@@ -184,7 +183,7 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
         raise
     # Without a hash here, complete hands the file to the background Hasher.
     if hasher is not None:
-        content_hash = hasher.hexdigest()
+        content_hash = (await hasher.digest()).hex()
     else:
         content_hash = getattr(stored, "content_hash", None)
     if not await state.registry.mark_uploaded(pending.id, content_hash, "uploading"):
@@ -197,18 +196,14 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
 
 
 async def enforce_size(
-    stream: AsyncIterator[bytes], declared: int, limit: int | None, hasher=None
+    stream: AsyncIterator[bytes],
+    declared: int,
+    limit: int | None,
+    hasher: StreamHasher | None = None,
 ) -> AsyncIterator[bytes]:
-    """Pass the chunks on, stopping as soon as a size promise breaks.
-
-    With a ``hasher``, chunks are hashed in batches by a worker thread while
-    the storage writes them (hashlib releases the GIL): no copy, no wall time.
-    """
-    loop = asyncio.get_running_loop()
+    """Pass the chunks on (to ``hasher`` too), stopping as soon as a size
+    promise breaks."""
     received = 0
-    batch: list[bytes] = []
-    batched = 0
-    hashing = None
     async for chunk in stream:
         received += len(chunk)
         if limit is not None and received > limit:
@@ -220,27 +215,12 @@ async def enforce_size(
                 413, f"Upload is larger than the declared size of {declared} bytes"
             )
         if hasher is not None:
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= HASH_BATCH:
-                if hashing is not None:
-                    await hashing
-                hashing = loop.run_in_executor(None, update_all, hasher, batch)
-                batch, batched = [], 0
+            await hasher.add(chunk)
         yield chunk
     if received != declared:
         raise UploadError(
             400, f"Upload ended after {received} bytes; declared size was {declared}"
         )
-    if hashing is not None:
-        await hashing
-    if hasher is not None:
-        update_all(hasher, batch)
-
-
-def update_all(hasher, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        hasher.update(chunk)
 
 
 async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
