@@ -112,9 +112,12 @@ class DatasetteFilePicker extends HTMLElement {
       return;
     }
     const shown = element("datasette-file", { "file-id": this.value }, this.value);
+    this.clearButton.setAttribute("aria-label", `Remove ${this.value}`);
+    shown.addEventListener("datasette-files:rendered", (event) => {
+      this.clearButton.setAttribute("aria-label", `Remove ${event.detail.file.filename}`);
+    });
     if (file) shown.render(file);
     else if (FILE_ID.test(this.value)) shown.setAttribute("batch-url", `${this.filesUrl}/batch.json`);
-    this.clearButton.setAttribute("aria-label", `Remove ${file ? file.filename : this.value}`);
     this.current.append(shown, " ", this.clearButton);
   }
 
