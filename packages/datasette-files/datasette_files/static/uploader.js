@@ -200,7 +200,10 @@ class DatasetteFileUploader extends HTMLElement {
     if (limit) this.querySelector(".dfu-limit").textContent = `Up to ${formatBytes(limit)} per file`;
     this.input = this.querySelector("input[type=file]");
     this.input.multiple = !this.single;
-    if (this.single) this.querySelector(".dfu-pick").textContent = "Choose a file…";
+    if (this.single) {
+      this.querySelector(".dfu-prompt").textContent = "Drag and drop a file here, or";
+      this.querySelector(".dfu-pick").textContent = "Choose a file…";
+    }
     this.querySelector(".dfu-pick").addEventListener("click", () => this.input.click());
     this.input.addEventListener("change", () => {
       this.addFiles(this.input.files);
