@@ -72,8 +72,9 @@ def sha256_file(path: Path) -> str:
 class DatasetteServer:
     """One ``datasette serve`` process and what a test needs to check on it."""
 
-    def __init__(self, directory: Path, config: dict, settings: dict):
+    def __init__(self, directory: Path, config: dict, settings: dict, databases=()):
         self.directory = directory
+        self.databases = [str(path) for path in databases]
         self.config = config
         self.secret = secrets.token_hex(16)
         self.port = free_port()
@@ -175,6 +176,7 @@ class DatasetteServer:
         command = [
             DATASETTE,
             "serve",
+            *self.databases,
             "--host",
             "127.0.0.1",
             "--port",
@@ -242,10 +244,14 @@ def start_datasette(tmp_path):
     - ``permissions={...}``: the root ``permissions:`` block (replaces alice's).
     - ``plugin={...}``: extra ``plugins: datasette-files:`` settings.
     - ``settings={"base_url": "/prefix/"}``: Datasette settings.
+    - ``databases={"content": {"path": db, "tables": {...}}}``: SQLite files
+      served mutable (named by file stem), with their ``databases:`` config.
     """
     servers = []
 
-    def start(*, sources=None, permissions=None, plugin=None, settings=None):
+    def start(
+        *, sources=None, permissions=None, plugin=None, settings=None, databases=None
+    ):
         sources = {"files": {}} if sources is None else sources
         if permissions is None:
             permissions = {action: {"id": "alice"} for action in FILE_ACTIONS}
@@ -268,7 +274,20 @@ def start_datasette(tmp_path):
                 }
             },
         }
-        server = DatasetteServer(directory, config, settings or {})
+        databases = databases or {}
+        for name, entry in databases.items():
+            assert Path(entry["path"]).stem == name, "Datasette names it by stem"
+        if databases:
+            config["databases"] = {
+                name: {k: v for k, v in entry.items() if k != "path"}
+                for name, entry in databases.items()
+            }
+        server = DatasetteServer(
+            directory,
+            config,
+            settings or {},
+            [entry["path"] for entry in databases.values()],
+        )
         servers.append(server)
         server.start()
         return server

@@ -9,6 +9,7 @@ to ``docs/images/`` only with ``UPDATE_SCREENSHOTS=1``:
 from __future__ import annotations
 
 import os
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -124,5 +125,101 @@ def test_screenshots(
         (file_png, WIDTH),
         (phone_png, 375),
     ):
+        assert png_size(path)[0] == width, path
+        assert path.stat().st_size > 10_000, path
+
+
+def test_file_picker_screenshots(
+    start_datasette, open_page, make_png, out_dir, tmp_path
+):
+    """The `file` column on a table page and its picker in the row dialogs."""
+    db = tmp_path / "content.db"
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE articles (id INTEGER PRIMARY KEY, title TEXT, attachment TEXT)"
+    )
+    conn.commit()
+    conn.close()
+    alice = {"id": "alice"}
+    server = start_datasette(
+        sources={"project-files": {}},
+        permissions={
+            action: alice
+            for action in (
+                "files-browse",
+                "files-upload",
+                "insert-row",
+                "update-row",
+                "delete-row",
+            )
+        },
+        databases={
+            "content": {
+                "path": db,
+                "tables": {"articles": {"column_types": {"attachment": "file"}}},
+            }
+        },
+    )
+    seeded = {}
+    for name, data, content_type in (
+        ("site-survey-2026.pdf", b"%PDF" * 40_000, "application/pdf"),
+        ("survey-photos.zip", b"z" * 2_400_000, "application/zip"),
+        ("budget.xlsx", b"x" * 52_000, "application/vnd.ms-excel"),
+        ("meeting-notes.md", b"# Notes\n" * 300, "text/markdown"),
+    ):
+        seeded[name] = server.upload(
+            "project-files", name, data, content_type=content_type
+        )
+    seeded["aerial-view.png"] = server.upload(
+        "project-files",
+        "aerial-view.png",
+        make_png("aerial-view.png", 640, 400).read_bytes(),
+        content_type="image/png",
+    )
+    conn = sqlite3.connect(db)
+    conn.executemany(
+        "INSERT INTO articles (title, attachment) VALUES (?, ?)",
+        [
+            ("Site survey", seeded["site-survey-2026.pdf"]["id"]),
+            ("Aerial photography", seeded["aerial-view.png"]["id"]),
+            ("Budget review", seeded["budget.xlsx"]["id"]),
+            ("Kick-off meeting", None),
+        ],
+    )
+    conn.commit()
+    conn.close()
+
+    # 1. A table with a `file` column.
+    page = open_page(server, "/content/articles", width=WIDTH, height=560)
+    expect(page.locator("td.col-attachment datasette-file[data-loaded]")).to_have_count(
+        3
+    )
+    column_png = out_dir / "file-column.png"
+    page.screenshot(path=column_png, full_page=True)
+
+    # 2. Choosing a file for a row: search results in the edit dialog.
+    page.set_viewport_size({"width": WIDTH, "height": 660})
+    page.get_by_role("button", name="Edit row 4").click()
+    picker = page.get_by_role("dialog").locator("datasette-file-picker")
+    picker.get_by_role("combobox").fill("surv")
+    expect(picker.get_by_role("option")).to_have_count(2)
+    picker.get_by_role("combobox").press("ArrowDown")
+    picker_png = out_dir / "file-picker.png"
+    page.screenshot(path=picker_png)
+
+    # 3. On a phone, uploading a new file into the insert dialog.
+    page = open_page(server, "/content/articles", width=375, height=800)
+    page.get_by_role("button", name="Insert row").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("title").fill("Site visit")
+    picker = dialog.locator("datasette-file-picker")
+    picker.get_by_role("combobox").fill("aerial")
+    picker.get_by_role("option").first.click()
+    picker.get_by_role("button", name="Upload a new file").click()
+    expect(picker.locator("datasette-file-uploader .dfu-zone")).to_be_visible()
+    phone_png = out_dir / "file-picker-phone.png"
+    page.screenshot(path=phone_png)
+
+    for path, width in ((column_png, WIDTH), (picker_png, WIDTH), (phone_png, 375)):
         assert png_size(path)[0] == width, path
         assert path.stat().st_size > 10_000, path

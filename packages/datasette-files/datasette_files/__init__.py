@@ -32,11 +32,11 @@ def extra_js_urls(template, database, table, columns, view_name, request, datase
     if view_name in ("table", "row"):
         return [
             {
-                "url": datasette.urls.static_plugins(
-                    "datasette-files", "datasette-file.js"
-                ),
+                "url": datasette.urls.static_plugins("datasette-files", script),
                 "module": True,
             }
+            # file-picker.js: the field for `file` columns in the row dialogs
+            for script in ("datasette-file.js", "file-picker.js")
         ]
     return []
 

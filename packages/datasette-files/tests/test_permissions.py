@@ -454,3 +454,22 @@ async def test_a_second_actor_cannot_use_the_first_ones_token(
     json_error(await api.abort(ds, "files", token, bob), 403)
     json_error(await api.send(ds, "files", token, b"abc", None), 403)
     assert (await snapshot(ds))["files"] == before["files"] == []
+
+
+@pytest.mark.asyncio
+async def test_sources_json_gives_prepare_url_only_to_uploaders(make_ds):
+    ds = await make_ds(
+        permissions={
+            "files-browse": {"id": ["alice", "bob"]},
+            "files-upload": {"id": "alice"},
+        },
+        settings={"base_url": "/prefix/"},
+    )
+    for actor, prepare_url in (
+        ({"id": "alice"}, "/prefix/-/files/upload/files/-/prepare"),
+        ({"id": "bob"}, None),
+    ):
+        response = await ds.client.get("/-/files/sources.json", actor=actor)
+        (source,) = response.json()["sources"]
+        assert source["can_upload"] == (prepare_url is not None)
+        assert source["prepare_url"] == prepare_url

@@ -2,7 +2,8 @@
 //
 // Every element on the page asks for its file; the requests are gathered and
 // sent as batch.json calls of up to 100 ids. Files the actor may not browse
-// are not returned, so those cells keep showing the plain id.
+// are not returned, so those cells keep showing the plain id. Once it knows its
+// file, an element fires a bubbling "datasette-files:rendered" (detail.file).
 
 const BATCH_SIZE = 100;
 const waiting = new Map(); // batch URL -> Map(id -> [elements])
@@ -81,6 +82,7 @@ class DatasetteFile extends HTMLElement {
     link.append(img, " ", name);
     this.replaceChildren(link, " ", size);
     this.title = `${file.filename} (${file.content_type || "unknown type"})`;
+    this.dispatchEvent(new CustomEvent("datasette-files:rendered", { bubbles: true, detail: { file } }));
   }
 }
 

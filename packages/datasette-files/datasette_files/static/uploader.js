@@ -1,11 +1,13 @@
-// <datasette-file-uploader prepare-url="..." source-url="..." max-file-size="...">
+// <datasette-file-uploader prepare-url="..." source-url="..." max-file-size="..." [single]>
 //
 // Uploads files by following the instructions the prepare endpoint returns
 // (upload-transfer.js), so the same component sends bytes to Datasette, straight
 // to S3 with a presigned POST, or to S3 in parts, without knowing the storage.
 //
 // Each finished upload fires a bubbling "datasette-files:uploaded" event whose
-// detail.file is the file object from the complete endpoint.
+// detail.file is the file object from the complete endpoint. Whenever uploads
+// start or all settle it fires "datasette-files:busy" with detail.busy.
+// With the `single` attribute it takes one file at a time (the file picker).
 
 import { formatBytes, formatSeconds } from "./format.js";
 import { UploadFailure, abortError, postJSON, sendFile } from "./upload-transfer.js";
@@ -181,7 +183,7 @@ class DatasetteFileUploader extends HTMLElement {
         <svg class="dfu-icon" aria-hidden="true" viewBox="0 0 24 24" width="40" height="40"><path fill="currentColor" d="M11 15V6.8L8.4 9.4 7 8l5-5 5 5-1.4 1.4L13 6.8V15zm-6 5q-.8 0-1.4-.6Q3 18.8 3 18v-3h2v3h14v-3h2v3q0 .8-.6 1.4-.6.6-1.4.6z"/></svg>
         <p class="dfu-prompt">Drag and drop files here, or</p>
         <button type="button" class="dfu-pick">Choose files…</button>
-        <input type="file" multiple hidden>
+        <input type="file" hidden>
         <p class="dfu-limit"></p>
       </div>
       <div class="dfu-overall" hidden>
@@ -197,6 +199,11 @@ class DatasetteFileUploader extends HTMLElement {
     this.percent = this.querySelector(".dfu-percent");
     if (limit) this.querySelector(".dfu-limit").textContent = `Up to ${formatBytes(limit)} per file`;
     this.input = this.querySelector("input[type=file]");
+    this.input.multiple = !this.single;
+    if (this.single) {
+      this.querySelector(".dfu-prompt").textContent = "Drag and drop a file here, or";
+      this.querySelector(".dfu-pick").textContent = "Choose a file…";
+    }
     this.querySelector(".dfu-pick").addEventListener("click", () => this.input.click());
     this.input.addEventListener("change", () => {
       this.addFiles(this.input.files);
@@ -248,6 +255,10 @@ class DatasetteFileUploader extends HTMLElement {
     window.removeEventListener("pagehide", this.releaseOnLeave);
   }
 
+  get single() {
+    return this.hasAttribute("single");
+  }
+
   get maxFileSize() {
     const value = Number(this.getAttribute("max-file-size"));
     return Number.isFinite(value) && value > 0 ? value : null;
@@ -261,7 +272,13 @@ class DatasetteFileUploader extends HTMLElement {
     return this.items.some((item) => item.state === "queued" || item.state === "uploading");
   }
 
+  // Cancel everything not finished yet (e.g. the form it sits in went away).
+  cancelAll() {
+    for (const item of this.items) item.cancel();
+  }
+
   addFiles(files) {
+    if (this.single) files = Array.from(files).slice(0, 1);
     for (const file of files) {
       const item = new UploadItem(file, this);
       this.items.push(item);
@@ -287,6 +304,11 @@ class DatasetteFileUploader extends HTMLElement {
   // changes when a count does, not on every progress event.
   update() {
     if (!this.summary) return;
+    const busy = this.busy();
+    if (busy !== Boolean(this.wasBusy)) {
+      this.wasBusy = busy;
+      this.dispatchEvent(new CustomEvent("datasette-files:busy", { bubbles: true, detail: { busy } }));
+    }
     const counts = { done: 0, uploading: 0, queued: 0, failed: 0, cancelled: 0 };
     let total = 0;
     let loaded = 0;

@@ -50,13 +50,19 @@ def page_size(request) -> int:
 
 async def source_summary(datasette, actor, source, count: int | None) -> dict:
     capabilities = source.capabilities
+    can_upload = bool(capabilities.can_upload) and await can(
+        datasette, actor, UPLOAD, source.slug
+    )
     summary = {
         "slug": source.slug,
         "storage": source.storage_type,
         "available": source.ready,
         "url": files_path(datasette, "source", source.slug),
-        "can_upload": bool(capabilities.can_upload)
-        and await can(datasette, actor, UPLOAD, source.slug),
+        "can_upload": can_upload,
+        # Where an uploader component starts (the file picker uses it).
+        "prepare_url": files_path(datasette, "upload", source.slug) + "/-/prepare"
+        if can_upload
+        else None,
         "capabilities": {
             "can_upload": capabilities.can_upload,
             "can_delete": capabilities.can_delete,
