@@ -15,6 +15,7 @@ log = logging.getLogger("datasette_files")
 PLUGIN = "datasette-files"
 DEFAULT_UPLOAD_EXPIRES = 3600
 DEFAULT_SWEEP_INTERVAL = 300
+DEFAULT_THUMBNAIL_CONCURRENCY = 2
 
 
 def positive_int_setting(plugin_config: dict, key: str, default: int) -> int:
@@ -30,6 +31,7 @@ def positive_int_setting(plugin_config: dict, key: str, default: int) -> int:
 class Settings:
     upload_expires: int = DEFAULT_UPLOAD_EXPIRES
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
+    thumbnail_concurrency: int = DEFAULT_THUMBNAIL_CONCURRENCY
 
     @classmethod
     def from_config(cls, plugin_config: dict) -> Settings:
@@ -39,6 +41,9 @@ class Settings:
             ),
             sweep_interval=positive_int_setting(
                 plugin_config, "sweep_interval", DEFAULT_SWEEP_INTERVAL
+            ),
+            thumbnail_concurrency=positive_int_setting(
+                plugin_config, "thumbnail_concurrency", DEFAULT_THUMBNAIL_CONCURRENCY
             ),
         )
 
@@ -53,6 +58,7 @@ class FilesState:
     internal_is_temporary: bool = False
     sweeper: object = None
     hasher: object = None
+    thumbnailer: object = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)
