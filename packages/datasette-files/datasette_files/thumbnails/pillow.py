@@ -47,6 +47,7 @@ class PillowGenerator:
             [*self.command, json.dumps(asdict(policy))],
             data,
             timeout=policy.timeout,
+            memory_limit=policy.memory_limit,
             # A thumbnail is at most size x size pixels; even uncompressed
             # RGBA it is far below this.
             max_output=policy.size * policy.size * 4 + 64 * 1024,

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
+import sys
 from dataclasses import dataclass
 
 from .generators import ThumbnailFailed
 
 log = logging.getLogger("datasette_files")
 
+LIMITS_SCRIPT = os.path.join(os.path.dirname(__file__), "limits.py")
 READ_CHUNK = 64 * 1024
 MAX_STDERR = 64 * 1024
 
@@ -61,14 +65,26 @@ async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
 
 
 async def run_limited(
-    args: list[str], data: bytes, *, timeout: float, max_output: int, env=None
+    args: list[str],
+    data: bytes,
+    *,
+    timeout: float,
+    max_output: int,
+    memory_limit: int | None = None,
+    env=None,
 ) -> Finished:
     """Run ``args`` with ``data`` on stdin; return its exit status and output.
 
-    Raises ``ThumbnailFailed`` (transient) when it times out, and
+    With ``memory_limit`` (bytes), the child's address space is capped
+    (``RLIMIT_AS``) and its CPU time limited to about ``timeout``. Raises ``ThumbnailFailed`` (transient) when it times out, and
     ``ThumbnailFailed`` when stdout exceeds ``max_output`` bytes. In both
     cases, and if the caller is cancelled, the child is killed and reaped.
     """
+    if memory_limit is not None:
+        cpu_seconds = math.ceil(timeout) + 1
+        # -I -S: the shim needs only the standard library, so start it bare.
+        limits = [sys.executable, "-I", "-S", LIMITS_SCRIPT]
+        args = [*limits, str(memory_limit), str(cpu_seconds), *args]
     process = await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.PIPE,

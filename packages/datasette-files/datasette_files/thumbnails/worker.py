@@ -3,15 +3,14 @@
 ``python path/to/worker.py POLICY_JSON``: the image on
 stdin, the thumbnail on stdout, and the exit status says what happened
 (``EXIT_SKIPPED``, ``EXIT_FAILED``; anything else unexpected is treated as a
-transient failure by the parent). It caps its own address space and CPU time
-before importing Pillow, so a hostile image can exhaust only this process.
+transient failure by the parent). ``run_limited`` starts it with a capped
+address space and CPU time, so a hostile image can exhaust only this process.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import sys
 import warnings
 
@@ -26,21 +25,6 @@ class Outcome(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-def limit_resources(memory: int, cpu_seconds: int) -> None:
-    try:
-        import resource
-    except ImportError:  # Windows: only the parent's timeout applies
-        return
-    for limit, value in (
-        (resource.RLIMIT_AS, memory),
-        (resource.RLIMIT_CPU, cpu_seconds),
-    ):
-        try:
-            resource.setrlimit(limit, (value, value))
-        except (ValueError, OSError):
-            pass  # e.g. macOS refuses RLIMIT_AS; the timeout still applies
 
 
 def has_alpha(image) -> bool:
@@ -90,7 +74,6 @@ def thumbnail(data: bytes, policy: dict) -> bytes:
 
 def main(argv: list[str]) -> int:
     policy = json.loads(argv[1])
-    limit_resources(policy["memory_limit"], math.ceil(policy["timeout"]) + 1)
     data = sys.stdin.buffer.read(policy["max_bytes"] + 1)
     try:
         if len(data) > policy["max_bytes"]:
