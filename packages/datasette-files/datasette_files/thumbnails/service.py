@@ -107,6 +107,13 @@ class Thumbnailer:
         return task
 
     async def _make(self, file: File, generator, key: str) -> CachedThumbnail:
+        try:
+            return await self._make_once(file, generator, key)
+        except Exception as ex:  # noqa: BLE001 - e.g. the internal DB; never leak
+            log.warning("datasette-files: thumbnail for %s failed: %s", file.id, ex)
+            return CachedThumbnail(TRANSIENT, generator.name, str(ex))
+
+    async def _make_once(self, file: File, generator, key: str) -> CachedThumbnail:
         async with self.limit:
             previous = await self.cache.get(file.id, key)
             if previous is not None and previous.is_current(time.time()):
@@ -134,6 +141,8 @@ class Thumbnailer:
         name, policy = generator.name, self.policy
         if file.size is not None and file.size > policy.max_bytes:
             return CachedThumbnail(SKIPPED, name, "larger than the byte limit")
+        if file.size == 0:
+            return CachedThumbnail(SKIPPED, name, "empty file")
         try:
             # Read at most the limit: the recorded size when known, else one
             # byte more than the limit to see whether the file is larger.
