@@ -272,7 +272,13 @@ HOSTILE = {
         "too many pixels",
     ),
     "truncated": (image_bytes("PNG")[:400], {}, "failed", "cannot decode"),
-    "garbage": (b"\xff\xd8\xff" + os.urandom(2000), {}, "skipped", "not a supported"),
+    "not an image": (b"just some text " * 100, {}, "skipped", "not a supported"),
+    "corrupt jpeg": (
+        image_bytes("JPEG")[:200] + b"\x00" * 3000,
+        {},
+        "failed",
+        "cannot decode",
+    ),
     "oversize": (
         image_bytes("BMP"),
         {"thumbnail_max_bytes": 10_000},
