@@ -41,4 +41,9 @@ def file_actions(datasette, actor, file, preview_bytes):
 
 @hookspec
 def register_thumbnail_generators(datasette):
-    """Return a list of thumbnail generator objects."""
+    """Return a list of thumbnail generator objects.
+
+    Each has ``name``, ``version``, ``accepts(file)`` and an async
+    ``generate(data, file, policy)`` returning a ``Thumbnail``; see
+    ``datasette_files.thumbnails.generators`` and docs/thumbnails.md.
+    """

@@ -12,6 +12,7 @@ from .hookspecs import plugin_manager
 from .registry import Registry
 from .sources import discover_storage_types, parse_sources
 from .state import PLUGIN, FilesState, Settings, internal_is_temporary, set_state
+from .thumbnails.service import start_thumbnailer
 
 log = logging.getLogger("datasette_files")
 
@@ -58,6 +59,7 @@ async def start_files(datasette) -> None:
             )
     state.sources = {source.slug: source for source in sources}
     state.hasher = Hasher(state)
+    state.thumbnailer = start_thumbnailer(datasette, state, plugin_config)
     await registry.sync_sources({s.slug: s.storage_type for s in sources})
     set_state(datasette, state)
     if state.internal_is_temporary and sources:
@@ -83,6 +85,8 @@ async def shutdown_files(datasette) -> None:
         state.sweeper.cancel()
     if state.hasher is not None:
         await state.hasher.close()
+    if state.thumbnailer is not None:
+        await state.thumbnailer.close()
     for source in state.sources.values():
         try:
             await source.storage.close()

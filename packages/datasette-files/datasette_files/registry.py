@@ -89,6 +89,31 @@ MIGRATIONS = [
         INSERT INTO files_fts (files_fts) VALUES ('rebuild');
         """,
     ),
+    (
+        # Thumbnail outcomes; queries in thumbnails/cache.py. The trigger
+        # keeps every delete path from leaving a deleted file's thumbnail.
+        "003_thumbnails",
+        """
+        CREATE TABLE IF NOT EXISTS files_thumbnails (
+            file_id TEXT NOT NULL,
+            cache_key TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            generator TEXT NOT NULL,
+            reason TEXT,
+            content_type TEXT,
+            data BLOB,
+            etag TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            retry_at REAL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (file_id, cache_key)
+        );
+        CREATE TRIGGER IF NOT EXISTS files_thumbnails_file_deleted
+        AFTER DELETE ON files_files BEGIN
+            DELETE FROM files_thumbnails WHERE file_id = old.id;
+        END;
+        """,
+    ),
 ]
 
 FILE_COLUMNS = (

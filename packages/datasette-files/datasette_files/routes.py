@@ -1,6 +1,6 @@
 """URL routes: one table, read top to bottom like the HTTP API docs."""
 
-from .views import debug, files, search, sources, upload
+from .views import debug, files, search, sources, thumbnails, upload
 
 SLUG = r"(?P<slug>[^/]+)"
 FILE_ID = r"(?P<file_id>df-[^/.]+)"
@@ -24,7 +24,7 @@ ROUTES = [
     (rf"^/-/files/{FILE_ID}\.json$", files.file_json_view),
     (rf"^/-/files/{FILE_ID}$", files.file_page_view),
     (rf"^/-/files/{FILE_ID}/download$", files.download_view),
-    (rf"^/-/files/{FILE_ID}/thumbnail$", files.thumbnail_view),
+    (rf"^/-/files/{FILE_ID}/thumbnail$", thumbnails.thumbnail_view),
     (rf"^/-/files/{FILE_ID}/-/update$", files.update_view),
     (rf"^/-/files/{FILE_ID}/-/delete$", files.delete_view),
 ]

@@ -16,6 +16,7 @@ PLUGIN = "datasette-files"
 DEFAULT_UPLOAD_EXPIRES = 3600
 DEFAULT_SWEEP_INTERVAL = 300
 DEFAULT_INLINE_HASH_MAX_SIZE = 64 * 1024 * 1024
+DEFAULT_THUMBNAIL_CONCURRENCY = 2
 
 
 def positive_int_setting(plugin_config: dict, key: str, default: int) -> int:
@@ -32,6 +33,7 @@ class Settings:
     upload_expires: int = DEFAULT_UPLOAD_EXPIRES
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
     inline_hash_max_size: int = DEFAULT_INLINE_HASH_MAX_SIZE
+    thumbnail_concurrency: int = DEFAULT_THUMBNAIL_CONCURRENCY
 
     @classmethod
     def from_config(cls, plugin_config: dict) -> Settings:
@@ -44,6 +46,9 @@ class Settings:
             ),
             inline_hash_max_size=positive_int_setting(
                 plugin_config, "inline_hash_max_size", DEFAULT_INLINE_HASH_MAX_SIZE
+            ),
+            thumbnail_concurrency=positive_int_setting(
+                plugin_config, "thumbnail_concurrency", DEFAULT_THUMBNAIL_CONCURRENCY
             ),
         )
 
@@ -58,6 +63,7 @@ class FilesState:
     internal_is_temporary: bool = False
     sweeper: object = None
     hasher: object = None
+    thumbnailer: object = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)

@@ -272,6 +272,8 @@ async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
         raise UploadError(409, "This upload was completed or aborted concurrently")
     if file.content_hash is None and state.hasher is not None:
         state.hasher.schedule(file.id, file.source_slug, file.path)
+    if state.thumbnailer is not None:
+        state.thumbnailer.schedule(file)
     return file
 
 

@@ -15,7 +15,6 @@ from ..downloads import (
     stream_range,
 )
 from ..filenames import validate_filename
-from ..icons import type_icon_svg
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
 from ..search import browsable_files_by_id
@@ -142,20 +141,6 @@ async def download_view(request, datasette):
     # A backend failure on the first read is still a JSON error, not a 200.
     chunks = await call_storage(source, started(chunks))
     return StreamingResponse(chunks, status, headers, content_type)
-
-
-@json_view
-async def thumbnail_view(request, datasette):
-    row = await browsable_file(request, datasette, request.url_vars["file_id"])
-    return Response(
-        type_icon_svg(row.filename, row.content_type),
-        headers={
-            "x-content-type-options": "nosniff",
-            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
-            "cache-control": "private, max-age=3600",
-        },
-        content_type="image/svg+xml",
-    )
 
 
 @json_view

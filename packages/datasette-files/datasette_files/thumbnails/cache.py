@@ -1,0 +1,88 @@
+"""Thumbnail outcomes in the internal database (table ``files_thumbnails``).
+
+The table is created by the ``003_thumbnails`` migration in ``registry.py``,
+with a trigger that drops a file's rows when the file row is deleted. One row
+per file and cache key; the key names the generator, its version and the
+policy hash, so storing a result under a new key drops the stale ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..registry import utcnow_iso
+
+OK = "ok"
+SKIPPED = "skipped"  # the policy refused the input: final
+FAILED = "failed"  # the input is broken: final
+TRANSIENT = "transient"  # retried once retry_at has passed
+
+COLUMNS = "outcome, generator, reason, content_type, data, etag, attempts, retry_at"
+
+
+@dataclass
+class CachedThumbnail:
+    """One stored outcome; ``data`` only for ``ok``."""
+
+    outcome: str
+    generator: str
+    reason: str | None = None
+    content_type: str | None = None
+    data: bytes | None = None
+    etag: str | None = None
+    attempts: int = 1
+    retry_at: float | None = None
+
+    def is_current(self, now: float) -> bool:
+        """False once a transient failure's cooldown is over."""
+        return self.outcome != TRANSIENT or (self.retry_at or 0) > now
+
+
+class ThumbnailCache:
+    """Reads and writes ``files_thumbnails``."""
+
+    def __init__(self, db):
+        self.db = db
+
+    async def get(self, file_id: str, cache_key: str) -> CachedThumbnail | None:
+        rows = await self.db.execute(
+            f"SELECT {COLUMNS} FROM files_thumbnails WHERE file_id = ? AND cache_key = ?",
+            [file_id, cache_key],
+        )
+        row = rows.first()
+        return CachedThumbnail(**dict(row)) if row else None
+
+    async def put(self, file_id: str, cache_key: str, entry: CachedThumbnail) -> None:
+        """Store ``entry``, replacing any other key's row for the file.
+
+        Nothing is stored for a file deleted while its thumbnail was made.
+        """
+
+        def run(conn):
+            with conn:
+                conn.execute(
+                    "DELETE FROM files_thumbnails WHERE file_id = ?", [file_id]
+                )
+                conn.execute(
+                    f"""
+                    INSERT INTO files_thumbnails (file_id, cache_key, {COLUMNS}, created_at)
+                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                    WHERE EXISTS (SELECT 1 FROM files_files WHERE id = ?)
+                    """,
+                    [
+                        file_id,
+                        cache_key,
+                        entry.outcome,
+                        entry.generator,
+                        entry.reason,
+                        entry.content_type,
+                        entry.data,
+                        entry.etag,
+                        entry.attempts,
+                        entry.retry_at,
+                        utcnow_iso(),
+                        file_id,
+                    ],
+                )
+
+        await self.db.execute_write_fn(run)

@@ -1,0 +1,77 @@
+"""The thumbnail generator protocol, and finding the registered generators.
+
+A generator is any object with::
+
+    name: str        # stable, e.g. "pdf-pdftoppm"
+    version: str     # bump it when output changes: cached results are redone
+    def accepts(self, file) -> bool: ...
+    async def generate(self, data: bytes, file, policy) -> Thumbnail: ...
+
+``file`` is a ``datasette_files.File``; ``data`` holds the file's bytes, at
+most ``policy.max_bytes`` (larger files are skipped before any generator
+runs). ``generate`` returns a ``Thumbnail``, or raises ``ThumbnailSkipped``
+(policy: the input is refused) or ``ThumbnailFailed`` (``transient=True`` to
+be retried after a cooldown). It must not block the event loop: do heavy work
+in a child process, e.g. with ``run_limited``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+from datasette.utils import StartupError
+
+from ..hookspecs import plugin_manager
+
+
+@dataclass
+class Thumbnail:
+    """A generated thumbnail: image bytes and their content type."""
+
+    data: bytes
+    content_type: str
+
+
+class ThumbnailSkipped(Exception):
+    """The policy refuses this input (too large, too many pixels, unsupported)."""
+
+
+class ThumbnailFailed(Exception):
+    """Generation failed; ``transient`` failures are retried after a cooldown."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def check_generator(generator) -> None:
+    for attribute in ("name", "version"):
+        if not isinstance(getattr(generator, attribute, None), str):
+            raise StartupError(
+                f"datasette-files: thumbnail generator {generator!r} "
+                f"needs a string '{attribute}'"
+            )
+    if not callable(getattr(generator, "accepts", None)):
+        raise StartupError(
+            f"datasette-files: thumbnail generator '{generator.name}' "
+            "needs an accepts(file) method"
+        )
+    if not inspect.iscoroutinefunction(getattr(generator, "generate", None)):
+        raise StartupError(
+            f"datasette-files: thumbnail generator '{generator.name}' "
+            "needs an async generate(data, file, policy) method"
+        )
+
+
+def discover_generators(datasette, builtin: list) -> list:
+    """Plugin generators first (so they can override), the built-ins last."""
+    generators = []
+    for result in plugin_manager().hook.register_thumbnail_generators(
+        datasette=datasette
+    ):
+        generators.extend(result or [])
+    generators.extend(builtin)
+    for generator in generators:
+        check_generator(generator)
+    return generators

@@ -1,0 +1,209 @@
+"""Making thumbnails: pick a generator, bound the work, cache the outcome.
+
+One ``Thumbnailer`` per Datasette. At most ``thumbnail_concurrency``
+generations run at once, whether started after an upload completes or by a
+request for a thumbnail that is not cached yet; a file never has two
+generations in flight, and a request waits for one at most
+``thumbnail_wait`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+
+from ..base import StorageUnavailable
+from ..files import File
+from ..registry import FileRow
+from ..sources import SourceUnavailable
+from .cache import FAILED, OK, SKIPPED, TRANSIENT, CachedThumbnail, ThumbnailCache
+from .generators import (
+    Thumbnail,
+    ThumbnailFailed,
+    ThumbnailSkipped,
+    discover_generators,
+)
+from .pillow import PillowGenerator
+from .policy import ThumbnailSettings
+
+log = logging.getLogger("datasette_files")
+
+# Only raster types a browser shows as an image, never scriptable ones (SVG).
+SAFE_CONTENT_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
+# Generators are cancelled this long after the policy's timeout, in case they
+# do not enforce it themselves.
+TIMEOUT_GRACE = 1.0
+MAX_COOLDOWN = 24 * 3600
+
+
+class Thumbnailer:
+    """Schedules generation and answers "what is this file's thumbnail?"."""
+
+    def __init__(self, state, settings: ThumbnailSettings, generators, concurrency):
+        self.state = state
+        self.settings = settings
+        self.policy = settings.policy
+        self.generators = generators
+        self.cache = ThumbnailCache(state.registry.db)
+        self.limit = asyncio.Semaphore(concurrency)
+        self.tasks: dict[str, asyncio.Task] = {}
+
+    def generator_for(self, file: File):
+        for generator in self.generators:
+            try:
+                if generator.accepts(file):
+                    return generator
+            except Exception as ex:  # noqa: BLE001 - a plugin bug: try the next
+                log.warning(
+                    "datasette-files: %s.accepts failed: %s", generator.name, ex
+                )
+        return None
+
+    def cache_key(self, generator) -> str:
+        return f"{generator.name}:{generator.version}:{self.policy.digest()}"
+
+    def _file(self, row: FileRow) -> File | None:
+        source = self.state.source(row.source_slug)
+        return File(row, source) if source is not None else None
+
+    async def current(self, row: FileRow) -> tuple[CachedThumbnail | None, bool]:
+        """(outcome, final). Waits up to ``thumbnail_wait`` for a new one.
+
+        ``(None, True)``: no generator takes this file. ``(None, False)``:
+        still being made. ``final`` is False for a transient failure too.
+        """
+        file = self._file(row)
+        generator = self.generator_for(file) if file is not None else None
+        if generator is None:
+            return None, True
+        key = self.cache_key(generator)
+        entry = await self.cache.get(row.id, key)
+        if entry is not None and entry.is_current(time.time()):
+            return entry, entry.outcome != TRANSIENT
+        task = self._start(file, generator, key)
+        try:
+            entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
+        except asyncio.TimeoutError:
+            return None, False
+        return entry, entry.outcome != TRANSIENT
+
+    def schedule(self, row: FileRow) -> None:
+        """Make the thumbnail in the background (after an upload completes)."""
+        file = self._file(row)
+        generator = self.generator_for(file) if file is not None else None
+        if generator is not None:
+            self._start(file, generator, self.cache_key(generator))
+
+    def _start(self, file: File, generator, key: str) -> asyncio.Task:
+        task = self.tasks.get(file.id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(
+                self._make(file, generator, key)
+            )
+            self.tasks[file.id] = task
+            task.add_done_callback(lambda _: self.tasks.pop(file.id, None))
+        return task
+
+    async def _make(self, file: File, generator, key: str) -> CachedThumbnail:
+        try:
+            return await self._make_once(file, generator, key)
+        except Exception as ex:  # noqa: BLE001 - e.g. the internal DB; never leak
+            log.warning("datasette-files: thumbnail for %s failed: %s", file.id, ex)
+            return CachedThumbnail(TRANSIENT, generator.name, str(ex))
+
+    async def _make_once(self, file: File, generator, key: str) -> CachedThumbnail:
+        async with self.limit:
+            previous = await self.cache.get(file.id, key)
+            if previous is not None and previous.is_current(time.time()):
+                return previous  # made while this task waited its turn
+            entry = await self._generate(file, generator)
+            if entry.outcome == TRANSIENT:
+                attempts = previous.attempts + 1 if previous is not None else 1
+                cooldown = self.settings.retry_after * 2 ** (attempts - 1)
+                entry.attempts = attempts
+                entry.retry_at = time.time() + min(cooldown, MAX_COOLDOWN)
+            if entry.outcome != OK:
+                log.info(
+                    "datasette-files: no thumbnail for %s (%s): %s",
+                    file.id,
+                    entry.outcome,
+                    entry.reason,
+                )
+            try:
+                await self.cache.put(file.id, key, entry)
+            except Exception as ex:  # noqa: BLE001 - serve it anyway, retry later
+                log.warning("datasette-files: caching thumbnail failed: %s", ex)
+            return entry
+
+    async def _generate(self, file: File, generator) -> CachedThumbnail:
+        name, policy = generator.name, self.policy
+        if file.size is not None and file.size > policy.max_bytes:
+            return CachedThumbnail(SKIPPED, name, "larger than the byte limit")
+        if file.size == 0:
+            return CachedThumbnail(SKIPPED, name, "empty file")
+        try:
+            # Read at most the limit: the recorded size when known, else one
+            # byte more than the limit to see whether the file is larger.
+            limit = policy.max_bytes + 1 if file.size is None else file.size
+            data = await file.read(max_bytes=limit)
+        except FileNotFoundError:
+            return CachedThumbnail(FAILED, name, "missing from its storage")
+        except (SourceUnavailable, StorageUnavailable) as ex:
+            return CachedThumbnail(TRANSIENT, name, f"source unavailable: {ex}")
+        except Exception as ex:  # noqa: BLE001 - a storage error: try again later
+            return CachedThumbnail(TRANSIENT, name, f"read failed: {ex}")
+        if len(data) > policy.max_bytes:
+            return CachedThumbnail(SKIPPED, name, "larger than the byte limit")
+        try:
+            thumbnail = await asyncio.wait_for(
+                generator.generate(data, file, policy), policy.timeout + TIMEOUT_GRACE
+            )
+        except asyncio.TimeoutError:
+            return CachedThumbnail(
+                TRANSIENT, name, f"timed out after {policy.timeout:g}s"
+            )
+        except ThumbnailSkipped as ex:
+            return CachedThumbnail(SKIPPED, name, str(ex))
+        except ThumbnailFailed as ex:
+            return CachedThumbnail(TRANSIENT if ex.transient else FAILED, name, str(ex))
+        except Exception as ex:  # noqa: BLE001 - a generator bug must not leak
+            log.exception("datasette-files: thumbnail generator %s failed", name)
+            return CachedThumbnail(TRANSIENT, name, f"generator error: {ex}")
+        return checked(thumbnail, name)
+
+    async def close(self) -> None:
+        """Cancel running generations (their child processes are killed)."""
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+
+def checked(thumbnail, name: str) -> CachedThumbnail:
+    """A generator's result as a cache entry, if it is a safe image."""
+    if (
+        not isinstance(thumbnail, Thumbnail)
+        or not isinstance(thumbnail.data, bytes)
+        or not thumbnail.data
+    ):
+        return CachedThumbnail(FAILED, name, "generator returned no image")
+    content_type = thumbnail.content_type.split(";")[0].strip().lower()
+    if content_type not in SAFE_CONTENT_TYPES:
+        return CachedThumbnail(
+            FAILED, name, f"generator returned unsafe type {content_type!r}"
+        )
+    etag = '"t-' + hashlib.sha256(thumbnail.data).hexdigest()[:24] + '"'
+    return CachedThumbnail(OK, name, None, content_type, thumbnail.data, etag)
+
+
+def start_thumbnailer(datasette, state, plugin_config: dict) -> Thumbnailer:
+    """The Thumbnailer for this Datasette: settings, then every generator."""
+    return Thumbnailer(
+        state,
+        ThumbnailSettings.from_config(plugin_config),
+        discover_generators(datasette, [PillowGenerator()]),
+        state.settings.thumbnail_concurrency,
+    )
