@@ -350,9 +350,12 @@ class Broker:
                 length = int(self.headers.get("content-length", 0))
                 form = parse_qs(self.rfile.read(length).decode())
                 mode = broker.mode
+                # A hung call stays open after the client gave up on it;
+                # only calls the client is still waiting on count as active.
+                counted = mode != "hang"
                 with broker._lock:
                     broker.calls.append((time.monotonic(), mode))
-                    broker.active += 1
+                    broker.active += counted
                     broker.most_active = max(broker.most_active, broker.active)
                     number = len(broker.calls)
                 try:
@@ -368,7 +371,7 @@ class Broker:
                     pass  # the client gave up on a hanging call
                 finally:
                     with broker._lock:
-                        broker.active -= 1
+                        broker.active -= counted
 
             def _answer(self, status, body):
                 data = json.dumps(body).encode()
@@ -424,11 +427,16 @@ def broker(seaweedfs):
         }
 
     server.source = source
-    server.admin = {
-        "endpoint_url": seaweedfs.endpoint_url,
-        "access_key_id": seaweedfs.access_key_id,
-        "secret_access_key": seaweedfs.secret_access_key,
-    }
+    # (bucket, prefix, admin config): where to look for its objects.
+    server.where = (
+        BUCKET,
+        server.prefix,
+        {
+            "endpoint_url": seaweedfs.endpoint_url,
+            "access_key_id": seaweedfs.access_key_id,
+            "secret_access_key": seaweedfs.secret_access_key,
+        },
+    )
     yield server
     server.close()
 
@@ -439,21 +447,24 @@ def random_bytes():
     return os.urandom
 
 
-def partial_data_of(server, slug: str = "files") -> list[str]:
+def partial_data_of(server, slug: str = "files", s3=None) -> list[str]:
     """What an unfinished upload leaves in a source: temp files in a
-    filesystem root, unfinished multipart uploads under an S3 prefix."""
+    filesystem root, unfinished multipart uploads under an S3 prefix
+    (``s3=(bucket, prefix, admin config)`` when a broker decides them)."""
     entry = server.sources()[slug]
     config = entry["config"]
     if entry["storage"] == "filesystem":
         root = Path(config["root"])
         return [p.name for p in root.iterdir() if p.name.startswith(TEMP_PREFIX)]
-    _, unfinished = s3_state(config["bucket"], config["prefix"] + "/", config)
+    bucket, prefix, admin = s3 or (config["bucket"], config["prefix"] + "/", config)
+    _, unfinished = s3_state(bucket, prefix, admin)
     return [upload["Key"] for upload in unfinished]
 
 
 @pytest.fixture
 def partial_data():
-    """``partial_data(server, slug="files")``: temp files / multipart uploads."""
+    """``partial_data(server, slug="files", s3=None)``: temp files /
+    multipart uploads."""
     return partial_data_of
 
 

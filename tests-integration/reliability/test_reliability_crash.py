@@ -114,5 +114,5 @@ async def test_killed_mid_big_uploads(
         sources=files_source(kind, request, make_s3_source),
         plugin={"upload_expires": 40, "sweep_interval": 1},
     )
-    figures = await crash_and_restart(server, tools, uploads=8, size=200 * MB)
+    figures = await crash_and_restart(server, tools, uploads=5, size=200 * MB)
     print(f"\nFIGURES crash full {kind}: {figures}")
