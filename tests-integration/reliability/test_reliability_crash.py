@@ -18,9 +18,12 @@ MB = 1024 * 1024
 pytestmark = pytest.mark.asyncio
 
 
-async def crash_and_restart(server, tools, uploads: int, size: int) -> dict:
-    """Kill ``server`` while ``uploads`` uploads of ``size`` bytes are half
-    sent, restart it, retry one, let the rest expire; the figures."""
+async def crash_and_restart(
+    server, tools, uploads: int, size: int, kill_after: int, pause: float
+) -> dict:
+    """Kill ``server`` once each of ``uploads`` uploads of ``size`` bytes has
+    sent ``kill_after`` bytes, restart it, retry one, let the rest expire;
+    the figures."""
     files_client, nothing_lost, slow_body, eventually, partial_data = tools
 
     def partial():
@@ -39,14 +42,18 @@ async def crash_and_restart(server, tools, uploads: int, size: int) -> dict:
             response = await client.prepare("files", f"cut-{i}.bin", size)
             assert response.status_code == 201, response.text
             prepared.append(response.json())
+        sent = [[0] for _ in range(uploads)]
         sends = [
-            asyncio.create_task(client.send(p, slow_body(body, MB, 0.1)))
-            for p, body in zip(prepared, bodies, strict=True)
+            asyncio.create_task(client.send(p, slow_body(body, MB, pause, counter)))
+            for p, body, counter in zip(prepared, bodies, sent, strict=True)
         ]
-        # Kill once every upload has left partial data in the backend.
+        # Kill once every upload is well under way and has left partial data.
         await eventually(
-            lambda: len(partial()) >= uploads, 60, "partial data of every upload"
+            lambda: min(c[0] for c in sent) >= kill_after and len(partial()) >= uploads,
+            120,
+            "partial data of every upload",
         )
+        sent_at_kill = sum(c[0] for c in sent)
         left_behind = len(partial())
         server.kill()
         results = await asyncio.gather(*sends, return_exceptions=True)
@@ -70,10 +77,11 @@ async def crash_and_restart(server, tools, uploads: int, size: int) -> dict:
         finished[prepared[0]["file_id"]] = hashlib.sha256(bodies[0]).hexdigest()
 
     # The others are abandoned: the periodic sweep removes them on expiry.
-    await eventually(lambda: server.pending_uploads() == [], 60, "the expiry sweep")
+    await eventually(lambda: server.pending_uploads() == [], 150, "the expiry sweep")
     await nothing_lost(server, finished)
     return {
         "uploads_killed": uploads,
+        "MiB_sent_at_kill": sent_at_kill // MB,
         "partial_left_by_kill": left_behind,
         "retried_ok": 1,
         "swept": uploads - 1,
@@ -101,7 +109,9 @@ async def test_killed_mid_upload(kind, start_datasette, tools, request, make_s3_
         sources=files_source(kind, request, make_s3_source),
         plugin={"upload_expires": 10, "sweep_interval": 1},
     )
-    figures = await crash_and_restart(server, tools, uploads=3, size=12 * MB)
+    figures = await crash_and_restart(
+        server, tools, uploads=3, size=12 * MB, kill_after=6 * MB, pause=0.1
+    )
     print(f"\nFIGURES crash quick {kind}: {figures}")
 
 
@@ -112,7 +122,9 @@ async def test_killed_mid_big_uploads(
 ):
     server = start_datasette(
         sources=files_source(kind, request, make_s3_source),
-        plugin={"upload_expires": 40, "sweep_interval": 1},
+        plugin={"upload_expires": 90, "sweep_interval": 1},
     )
-    figures = await crash_and_restart(server, tools, uploads=5, size=200 * MB)
+    figures = await crash_and_restart(
+        server, tools, uploads=5, size=200 * MB, kill_after=80 * MB, pause=0.01
+    )
     print(f"\nFIGURES crash full {kind}: {figures}")
