@@ -83,6 +83,9 @@ class DatasetteServer:
         self.log_path = directory / "datasette.log"
         self.base_url = settings.get("base_url", "/")
         self.settings = settings
+        # Extra ``datasette serve`` arguments and environment variables.
+        self.extra_args: list[str] = []
+        self.env: dict[str, str] = {}
         self.process: subprocess.Popen | None = None
         # Signs cookies with the server's secret; never started.
         self._signer = Datasette(secret=self.secret)
@@ -190,6 +193,7 @@ class DatasetteServer:
         ]
         for name, value in self.settings.items():
             command += ["--setting", name, str(value)]
+        command += self.extra_args
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -197,6 +201,7 @@ class DatasetteServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.directory,
+                env={**os.environ, **self.env},
             )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -223,6 +228,13 @@ class DatasetteServer:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown hooks run."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
@@ -246,11 +258,20 @@ def start_datasette(tmp_path):
     - ``settings={"base_url": "/prefix/"}``: Datasette settings.
     - ``databases={"content": {"path": db, "tables": {...}}}``: SQLite files
       served mutable (named by file stem), with their ``databases:`` config.
+    - ``env={...}`` / ``args=[...]``: extra environment / ``datasette serve``
+      arguments (e.g. ``["--plugins-dir", ...]``).
     """
     servers = []
 
     def start(
-        *, sources=None, permissions=None, plugin=None, settings=None, databases=None
+        *,
+        sources=None,
+        permissions=None,
+        plugin=None,
+        settings=None,
+        databases=None,
+        env=None,
+        args=(),
     ):
         sources = {"files": {}} if sources is None else sources
         if permissions is None:
@@ -288,6 +309,8 @@ def start_datasette(tmp_path):
             settings or {},
             [entry["path"] for entry in databases.values()],
         )
+        server.env.update(env or {})
+        server.extra_args += list(args)
         servers.append(server)
         server.start()
         return server

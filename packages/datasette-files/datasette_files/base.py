@@ -245,7 +245,10 @@ class Storage(ABC):
         """Partial uploads the backend holds (temp files, multipart uploads).
 
         Each dict has at least ``path`` and ``state`` suitable for
-        ``abort_upload``. Used by the sweep after a crash.
+        ``abort_upload``, and ideally ``initiated`` (ISO 8601: when the upload
+        started or last wrote). The startup sweep removes those no pending
+        upload owns; the periodic sweep only those older than
+        ``upload_expires``, so it needs ``initiated``.
         """
         return []
 

@@ -265,11 +265,25 @@ class FilesystemStorage(Storage):
 
     async def list_unfinished_uploads(self) -> list[dict]:
         def scan():
-            return [
-                {"path": entry.name, "state": {"temp": True}}
-                for entry in os.scandir(self.root)
-                if entry.name.startswith(TEMP_PREFIX)
-            ]
+            found = []
+            for entry in os.scandir(self.root):
+                if not entry.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    # The last write: a temp file still being written is young.
+                    written = entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                found.append(
+                    {
+                        "path": entry.name,
+                        "state": {"temp": True},
+                        "initiated": datetime.fromtimestamp(
+                            written, timezone.utc
+                        ).isoformat(),
+                    }
+                )
+            return found
 
         return await _run(scan)
 

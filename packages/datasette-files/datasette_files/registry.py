@@ -427,8 +427,11 @@ class Registry:
         )
         return [PendingUpload.from_row(row) for row in rows]
 
-    async def pending_paths(self, source_slug: str) -> set[str]:
-        rows = await self.db.execute(
-            "SELECT path FROM files_pending WHERE source_slug = ?", [source_slug]
-        )
+    async def pending_paths(
+        self, source_slug: str, direct_only: bool = False
+    ) -> set[str]:
+        sql = "SELECT path FROM files_pending WHERE source_slug = ?"
+        if direct_only:
+            sql += " AND mode = 'direct'"
+        rows = await self.db.execute(sql, [source_slug])
         return {row[0] for row in rows}

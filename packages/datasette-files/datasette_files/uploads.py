@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from ulid import ULID
 
@@ -344,7 +345,7 @@ async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
 
 
 async def sweep(state, startup: bool = False) -> int:
-    """Remove expired pending uploads (and, at startup, crash leftovers)."""
+    """Remove expired pending uploads and partial data no upload owns."""
     removed = 0
     for pending in await state.registry.expired_pending(time.time()):
         await discard(state, state.source(pending.source_slug), pending)
@@ -358,21 +359,31 @@ async def sweep(state, startup: bool = False) -> int:
             received = pending.mode == "proxy" and pending.status == "completing"
             back = "uploaded" if received else "prepared"
             await state.registry.claim_pending(pending.id, (pending.status,), back)
-        for source in state.sources.values():
-            removed += await sweep_unfinished(state, source)
+    for source in state.sources.values():
+        removed += await sweep_unfinished(state, source, startup)
     return removed
 
 
-async def sweep_unfinished(state, source: Source) -> int:
-    """Abort backend-side partial uploads that no pending row owns."""
+async def sweep_unfinished(state, source: Source, startup: bool) -> int:
+    """Abort backend-side partial uploads (temp files, multipart uploads)
+    that no pending upload owns.
+
+    At startup that is everything but the multipart uploads of direct
+    uploads: a proxied upload's bytes came through a process that is gone,
+    so its partial data can never be finished (a retry starts afresh). Later,
+    only partial data older than ``upload_expires``: no upload still in
+    flight can be that old, and younger data may belong to one just starting
+    (a direct multipart upload exists before its pending row does).
+    """
     if not source.ready:
         return 0
+    cutoff = None if startup else time.time() - state.settings.upload_expires
     try:
         unfinished = await source.storage.list_unfinished_uploads()
-        owned = await state.registry.pending_paths(source.slug)
+        owned = await state.registry.pending_paths(source.slug, direct_only=startup)
         removed = 0
         for item in unfinished:
-            if item["path"] in owned:
+            if item["path"] in owned or not started_before(item, cutoff):
                 continue
             await source.storage.abort_upload(item["path"], item.get("state") or {})
             removed += 1
@@ -380,6 +391,20 @@ async def sweep_unfinished(state, source: Source) -> int:
     except Exception as ex:  # noqa: BLE001 - a sweep must never stop Datasette
         log.warning("Sweep of source %s failed: %s", source.slug, ex)
         return 0
+
+
+def started_before(item: dict, cutoff: float | None) -> bool:
+    """Whether a partial upload began before ``cutoff`` (None: any time).
+    Without a parseable ``initiated`` time its age is unknown: not yet."""
+    if cutoff is None:
+        return True
+    try:
+        initiated = datetime.fromisoformat(item["initiated"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    if initiated.tzinfo is None:
+        initiated = initiated.replace(tzinfo=timezone.utc)
+    return initiated.timestamp() < cutoff
 
 
 async def call_storage(source: Source, awaitable):

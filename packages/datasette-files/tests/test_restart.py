@@ -8,6 +8,8 @@ Datasette with the same config and the same ``internal=`` file, as a restart
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 
 import pytest
 
@@ -134,3 +136,23 @@ async def test_expired_uploads_are_swept_while_running(make_ds, api, clock, tmp_
         await asyncio.sleep(0.05)
     assert await pending_rows(ds) == []
     assert list((tmp_path / "files").iterdir()) == []
+
+
+@pytest.mark.asyncio
+async def test_old_orphan_temp_files_are_swept_while_running(make_ds, tmp_path):
+    """Partial data no live upload can own (older than upload_expires) goes
+    without a restart; younger data may be an upload in flight and stays."""
+    await make_ds(plugin={"sweep_interval": 1, "upload_expires": 60})
+    root = tmp_path / "files"
+    old = root / ".datasette-files-tmp-00000000000000aa"
+    young = root / ".datasette-files-tmp-00000000000000bb"
+    old.write_bytes(b"left by a failed cleanup")
+    young.write_bytes(b"being written")
+    two_minutes_ago = time.time() - 120
+    os.utime(old, (two_minutes_ago, two_minutes_ago))
+    for _ in range(100):  # the sweep runs every second; allow for a busy machine
+        if not old.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not old.exists()
+    assert young.exists()

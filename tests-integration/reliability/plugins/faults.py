@@ -1,0 +1,57 @@
+"""Test-only controls, loaded into a real ``datasette serve`` process by the
+reliability tests with ``--plugins-dir`` (never installed anywhere else).
+
+- ``DATASETTE_FILES_TEST_CLOCK=path``: while that file holds a number, the
+  upload protocol's clock (token expiry, the sweep) reads that number instead
+  of ``time.time()``, so a test can stand exactly on an expiry instant.
+- ``DATASETTE_FILES_TEST_DISK_QUOTA=bytes``: writes into a filesystem
+  source's directory fail with ``ENOSPC`` once the files in it would exceed
+  that many bytes: a simulated full disk, for machines where the test may not
+  mount a small tmpfs.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from types import SimpleNamespace
+
+from datasette_files import filesystem, uploads
+
+
+def clock(path: str):
+    def now() -> float:
+        try:
+            with open(path) as fp:
+                text = fp.read().strip()
+        except FileNotFoundError:
+            text = ""
+        return float(text) if text else time.time()
+
+    return SimpleNamespace(time=now)
+
+
+class QuotaOS:
+    """``os`` for filesystem.py, with ``write`` refusing past a byte quota."""
+
+    def __init__(self, quota: int):
+        self.quota = quota
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, fd: int, data) -> int:
+        directory = os.path.dirname(os.readlink(f"/proc/self/fd/{fd}"))
+        used = sum(
+            entry.stat().st_size for entry in os.scandir(directory) if entry.is_file()
+        )
+        if used + len(data) > self.quota:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.write(fd, data)
+
+
+if os.environ.get("DATASETTE_FILES_TEST_CLOCK"):
+    uploads.time = clock(os.environ["DATASETTE_FILES_TEST_CLOCK"])
+if os.environ.get("DATASETTE_FILES_TEST_DISK_QUOTA"):
+    filesystem.os = QuotaOS(int(os.environ["DATASETTE_FILES_TEST_DISK_QUOTA"]))
