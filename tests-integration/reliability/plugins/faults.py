@@ -33,7 +33,8 @@ def clock(path: str):
 
 
 class QuotaOS:
-    """``os`` for filesystem.py, with ``write`` refusing past a byte quota."""
+    """``os`` for filesystem.py, with ``write``/``writev`` refusing past a
+    byte quota."""
 
     def __init__(self, quota: int):
         self.quota = quota
@@ -42,13 +43,20 @@ class QuotaOS:
         return getattr(os, name)
 
     def write(self, fd: int, data) -> int:
+        self._take(fd, len(data))
+        return os.write(fd, data)
+
+    def writev(self, fd: int, buffers) -> int:
+        self._take(fd, sum(len(buffer) for buffer in buffers))
+        return os.writev(fd, buffers)
+
+    def _take(self, fd: int, size: int) -> None:
         directory = os.path.dirname(os.readlink(f"/proc/self/fd/{fd}"))
         used = sum(
             entry.stat().st_size for entry in os.scandir(directory) if entry.is_file()
         )
-        if used + len(data) > self.quota:
+        if used + size > self.quota:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return os.write(fd, data)
 
 
 if os.environ.get("DATASETTE_FILES_TEST_CLOCK"):
