@@ -114,6 +114,22 @@ MIGRATIONS = [
         END;
         """,
     ),
+    (
+        # Tokens of completed uploads, until they would have expired: a
+        # replayed or racing complete is told "already completed" (409)
+        # rather than "invalid token".
+        "005_completed_uploads",
+        """
+        CREATE TABLE IF NOT EXISTS files_completed_uploads (
+            token_hash TEXT PRIMARY KEY,
+            source_slug TEXT NOT NULL,
+            actor_id TEXT,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS files_completed_uploads_expires
+            ON files_completed_uploads (expires_at);
+        """,
+    ),
 ]
 
 FILE_COLUMNS = (
@@ -381,6 +397,13 @@ class Registry:
 
         def run(conn):
             with conn:
+                conn.execute(
+                    "INSERT INTO files_completed_uploads "
+                    "(token_hash, source_slug, actor_id, expires_at) "
+                    "SELECT token_hash, source_slug, actor_id, expires_at "
+                    "FROM files_pending WHERE id = ? AND status = 'completing'",
+                    [pending_id],
+                )
                 cursor = conn.execute(
                     "DELETE FROM files_pending WHERE id = ? AND status = 'completing'",
                     [pending_id],
@@ -412,6 +435,19 @@ class Registry:
             return await self.db.execute_write_fn(run)
         except sqlite3.IntegrityError:
             return False
+
+    async def was_completed(self, token_hash: str, source_slug: str) -> bool:
+        rows = await self.db.execute(
+            "SELECT 1 FROM files_completed_uploads "
+            "WHERE token_hash = ? AND source_slug = ?",
+            [token_hash, source_slug],
+        )
+        return rows.first() is not None
+
+    async def forget_completed(self, now: float) -> None:
+        await self.db.execute_write(
+            "DELETE FROM files_completed_uploads WHERE expires_at < ?", [now]
+        )
 
     async def expired_pending(self, now: float) -> list[PendingUpload]:
         rows = await self.db.execute(

@@ -146,8 +146,11 @@ async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
     """The pending upload for ``token``, checked against source and actor."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise UploadError(400, "upload_token is missing or malformed")
-    pending = await state.registry.get_pending(hash_token(token))
+    token_hash = hash_token(token)
+    pending = await state.registry.get_pending(token_hash)
     if pending is None:
+        if await state.registry.was_completed(token_hash, source.slug):
+            raise UploadError(409, "This upload has already been completed")
         raise UploadError(400, "upload_token is invalid or has already been used")
     if pending.source_slug != source.slug:
         raise UploadError(400, "upload_token belongs to a different source")
@@ -347,6 +350,7 @@ async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
 async def sweep(state, startup: bool = False) -> int:
     """Remove expired pending uploads and partial data no upload owns."""
     removed = 0
+    await state.registry.forget_completed(time.time())
     for pending in await state.registry.expired_pending(time.time()):
         await discard(state, state.source(pending.source_slug), pending)
         removed += 1
