@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 
 import pytest
 from datasette import hookimpl
@@ -167,3 +168,43 @@ async def test_a_short_writev_is_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(filesystem.os, "writev", half_writev)
     data = os.urandom(2 * filesystem.WRITE_BATCH + 99)
     assert await stored_bytes(tmp_path, chunks_of(data, 65536)) == data
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkeypatch):
+    # Cancelled (e.g. at shutdown) while a worker thread writes a batch: the
+    # file descriptor must stay open until that thread is done with it.
+    started, release = threading.Event(), threading.Event()
+    fd_open_after_write = []
+    real_write_all = filesystem._write_all
+
+    def blocking_write_all(fd, chunks):
+        started.set()
+        release.wait(10)
+        try:
+            os.fstat(fd)
+        except OSError:
+            fd_open_after_write.append(False)
+            return
+        fd_open_after_write.append(True)
+        real_write_all(fd, chunks)
+
+    monkeypatch.setattr(filesystem, "_write_all", blocking_write_all)
+    storage = filesystem.FilesystemStorage()
+    await storage.configure({"root": str(tmp_path)}, None)
+    data = os.urandom(2 * filesystem.WRITE_BATCH)
+    task = asyncio.ensure_future(
+        storage.receive_upload("f.bin", chunks_of(data, filesystem.WRITE_BATCH), "x/y")
+    )
+    try:
+        assert await asyncio.to_thread(started.wait, 10)
+        await asyncio.sleep(0.05)  # now awaiting the first batch's write
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=0.5)
+        assert not done, "the upload finished while its write was in flight"
+    finally:
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert fd_open_after_write == [True]
+    assert os.listdir(tmp_path) == []
