@@ -12,7 +12,7 @@ import pytest
 from datasette import hookimpl
 from datasette.plugins import pm
 from datasette.utils import StartupError
-from datasette_files import filesystem
+from datasette_files import filesystem, hashing
 from datasette_files.base import FileMetadata, StorageCapabilities
 from datasette_files.state import get_state
 
@@ -208,3 +208,22 @@ async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkey
         await task
     assert fd_open_after_write == [True]
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.asyncio
+async def test_stream_hasher_hashes_every_batch_off_the_event_loop(monkeypatch):
+    threads = []
+    real_update_all = hashing._update_all
+
+    def update_all(hash_object, chunks):
+        threads.append(threading.current_thread())
+        real_update_all(hash_object, chunks)
+
+    monkeypatch.setattr(hashing, "_update_all", update_all)
+    hasher = hashing.StreamHasher(batch_bytes=1000)
+    async for chunk in chunks_of(DATA[:4500], 700):
+        await hasher.add(chunk)
+    assert (await hasher.digest()).hex() == hashlib.sha256(DATA[:4500]).hexdigest()
+    # Three batches of two 700-byte chunks, then the last 300 bytes.
+    assert len(threads) == 4
+    assert threading.main_thread() not in threads
