@@ -623,6 +623,24 @@ async def test_run_limited_kills_a_child_that_writes_too_much():
         assert not error.value.transient
 
 
+ENDLESS = "import sys\nwhile True: sys.stdout.buffer.write(b'x' * 1_000_000)"
+
+
+async def test_run_limited_kills_a_child_that_times_out_mid_output():
+    for _ in range(5):
+        with pytest.raises(ThumbnailFailed, match="timed out") as error:
+            await asyncio.wait_for(
+                run_limited(
+                    [sys.executable, "-c", ENDLESS],
+                    b"",
+                    timeout=0.3,
+                    max_output=10**12,
+                ),
+                5,
+            )
+        assert error.value.transient
+
+
 ECHO = (
     "import sys; sys.stdout.write(sys.stdin.read()[::-1]); "
     "sys.stderr.write('reversed\\n'); sys.exit(3)"

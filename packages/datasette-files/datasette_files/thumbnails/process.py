@@ -130,5 +130,8 @@ async def run_limited(
     finally:
         if process.returncode is None:
             process.kill()
-            await process.wait()
             log.info("datasette-files: killed thumbnail process %s", process.pid)
+        # What a cancelled reader left: a pipe nobody reads pauses, never sees
+        # its EOF, and asyncio's wait() returns only once every pipe is closed.
+        await asyncio.gather(_read(process.stdout, 0), _read(process.stderr, 0))
+        await process.wait()
