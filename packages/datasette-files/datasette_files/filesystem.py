@@ -193,6 +193,10 @@ class FilesystemStorage(Storage):
         batch: list[bytes] = []
         batched = 0
         # One batch is written by a worker thread while the next one arrives.
+        # Every thread call on fd is `writing`, awaited through a shield: a
+        # cancelled await must not cancel it, or the cleanup below would not
+        # wait for the thread and would close fd (a number the next open()
+        # may reuse) under it.
         writing = None
         try:
             async for chunk in stream:
@@ -201,14 +205,16 @@ class FilesystemStorage(Storage):
                 batched += len(chunk)
                 if batched >= WRITE_BATCH or len(batch) >= MAX_IOVECS:
                     if writing is not None:
-                        await writing
+                        await asyncio.shield(writing)
                     writing = _run(_write_all, fd, batch)
                     batch, batched = [], 0
             if writing is not None:
-                await writing
-                writing = None
-            await _run(_write_all, fd, batch)
-            await _run(os.fsync, fd)
+                await asyncio.shield(writing)
+            writing = _run(_write_all, fd, batch)
+            await asyncio.shield(writing)
+            writing = _run(os.fsync, fd)
+            await asyncio.shield(writing)
+            writing = None
             os.close(fd)
             fd = None
             # No other writer uses this path: names carry a fresh ULID.

@@ -3,8 +3,8 @@ backend gave none, and proxied uploads larger than ``inline_hash_max_size``.
 
 Complete must not wait for a read of a possibly huge object, so the hash is
 computed afterwards by a background task reading the stored bytes as a
-stream, hashing each chunk in a worker thread. Files whose task was interrupted (a restart) are picked up again by
-the periodic sweep.
+stream, hashing each chunk in a worker thread. Files whose task was
+interrupted (a restart) are picked up again by the periodic sweep.
 """
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ class StreamHasher:
         if self._running is not None:
             await self._running
             self._running = None
-        _update_all(self._hash, self._batch)
+        if self._batch:
+            # Up to batch_bytes: in the worker thread too, not on the loop.
+            await asyncio.get_running_loop().run_in_executor(
+                None, _update_all, self._hash, self._batch
+            )
         self._batch, self._batched = [], 0
         return self._hash.digest()
 

@@ -23,7 +23,12 @@ from datetime import datetime, timezone
 
 from ulid import ULID
 
-from .base import StorageFull, StorageUnavailable, UploadVerificationError
+from .base import (
+    FileTooLarge,
+    StorageFull,
+    StorageUnavailable,
+    UploadVerificationError,
+)
 from .filenames import (
     InvalidFilename,
     storage_path,
@@ -415,6 +420,12 @@ async def call_storage(source: Source, awaitable):
     """Await a storage call, turning backend outages into a 503."""
     try:
         return await awaitable
+    except FileTooLarge as ex:
+        # A storage limit the core cannot know at prepare time, e.g. S3's
+        # 5 GiB for one upload streamed through Datasette.
+        raise UploadError(
+            413, f"Source '{source.slug}' refused the file: {ex}"
+        ) from None
     except StorageFull as ex:
         raise UploadError(507, f"Source '{source.slug}' is full: {ex}") from None
     except StorageUnavailable as ex:

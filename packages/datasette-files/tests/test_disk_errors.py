@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from datasette_files import filesystem
+from datasette_files.base import FileTooLarge
 
 
 @pytest.mark.asyncio
@@ -59,3 +60,23 @@ async def test_vanished_root_is_a_503_not_a_500(make_ds, api, json_error, tmp_pa
     shutil.rmtree(tmp_path / "files")
     body = json_error(await api.send(ds, "files", token, b"abc"), 503)
     assert "files" in body["errors"][0]
+
+
+@pytest.mark.asyncio
+async def test_a_storage_refusing_the_size_mid_stream_is_a_413(
+    make_ds, api, json_error, monkeypatch
+):
+    # Like S3 past its 5 GiB limit for one streamed upload, which the core
+    # does not know when it prepares the upload.
+    async def refuse(self, path, stream, content_type):
+        async for _ in stream:
+            raise FileTooLarge("upload is larger than 4 bytes")
+
+    monkeypatch.setattr(filesystem.FilesystemStorage, "receive_upload", refuse)
+    ds = await make_ds()
+    token = (await api.prepare(ds, "files", "a.txt", 10)).json()["upload_token"]
+    body = json_error(await api.send(ds, "files", token, b"0123456789"), 413)
+    assert "larger than 4 bytes" in body["errors"][0]
+    # The token is usable again, as after any failed send.
+    monkeypatch.undo()
+    assert (await api.send(ds, "files", token, b"0123456789")).status_code == 200

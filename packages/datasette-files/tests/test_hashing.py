@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 
 import pytest
 from datasette import hookimpl
 from datasette.plugins import pm
 from datasette.utils import StartupError
-from datasette_files import filesystem
+from datasette_files import filesystem, hashing
 from datasette_files.base import FileMetadata, StorageCapabilities
 from datasette_files.state import get_state
 
@@ -167,3 +168,62 @@ async def test_a_short_writev_is_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(filesystem.os, "writev", half_writev)
     data = os.urandom(2 * filesystem.WRITE_BATCH + 99)
     assert await stored_bytes(tmp_path, chunks_of(data, 65536)) == data
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkeypatch):
+    # Cancelled (e.g. at shutdown) while a worker thread writes a batch: the
+    # file descriptor must stay open until that thread is done with it.
+    started, release = threading.Event(), threading.Event()
+    fd_open_after_write = []
+    real_write_all = filesystem._write_all
+
+    def blocking_write_all(fd, chunks):
+        started.set()
+        release.wait(10)
+        try:
+            os.fstat(fd)
+        except OSError:
+            fd_open_after_write.append(False)
+            return
+        fd_open_after_write.append(True)
+        real_write_all(fd, chunks)
+
+    monkeypatch.setattr(filesystem, "_write_all", blocking_write_all)
+    storage = filesystem.FilesystemStorage()
+    await storage.configure({"root": str(tmp_path)}, None)
+    data = os.urandom(2 * filesystem.WRITE_BATCH)
+    task = asyncio.ensure_future(
+        storage.receive_upload("f.bin", chunks_of(data, filesystem.WRITE_BATCH), "x/y")
+    )
+    try:
+        assert await asyncio.to_thread(started.wait, 10)
+        await asyncio.sleep(0.05)  # now awaiting the first batch's write
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=0.5)
+        assert not done, "the upload finished while its write was in flight"
+    finally:
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert fd_open_after_write == [True]
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.asyncio
+async def test_stream_hasher_hashes_every_batch_off_the_event_loop(monkeypatch):
+    threads = []
+    real_update_all = hashing._update_all
+
+    def update_all(hash_object, chunks):
+        threads.append(threading.current_thread())
+        real_update_all(hash_object, chunks)
+
+    monkeypatch.setattr(hashing, "_update_all", update_all)
+    hasher = hashing.StreamHasher(batch_bytes=1000)
+    async for chunk in chunks_of(DATA[:4500], 700):
+        await hasher.add(chunk)
+    assert (await hasher.digest()).hex() == hashlib.sha256(DATA[:4500]).hexdigest()
+    # Three batches of two 700-byte chunks, then the last 300 bytes.
+    assert len(threads) == 4
+    assert threading.main_thread() not in threads

@@ -23,6 +23,7 @@ from datasette.utils import StartupError
 from datasette_files.state import get_state
 from datasette_files.thumbnails import (
     Thumbnail,
+    ThumbnailFailed,
     ThumbnailSkipped,
     pillow,
     run_limited,
@@ -601,3 +602,54 @@ async def test_invalid_generator_stops_startup(make_ds):
         assert "thumbnail generator" in str(error.value)
     finally:
         pm.unregister(name="test-broken-generator")
+
+
+# run_limited, as plugin generators use it
+
+FLOOD = "import sys; sys.stdout.buffer.write(b'x' * 10_000_000)"
+
+
+async def test_run_limited_kills_a_child_that_writes_too_much():
+    # Each run must end promptly: the output pipe is drained after the kill,
+    # since asyncio's Process.wait() waits for every pipe to close.
+    for _ in range(20):
+        with pytest.raises(ThumbnailFailed, match="more than 1000 bytes") as error:
+            await asyncio.wait_for(
+                run_limited(
+                    [sys.executable, "-c", FLOOD], b"", timeout=10, max_output=1000
+                ),
+                5,
+            )
+        assert not error.value.transient
+
+
+ENDLESS = "import sys\nwhile True: sys.stdout.buffer.write(b'x' * 1_000_000)"
+
+
+async def test_run_limited_kills_a_child_that_times_out_mid_output():
+    for _ in range(5):
+        with pytest.raises(ThumbnailFailed, match="timed out") as error:
+            await asyncio.wait_for(
+                run_limited(
+                    [sys.executable, "-c", ENDLESS],
+                    b"",
+                    timeout=0.3,
+                    max_output=10**12,
+                ),
+                5,
+            )
+        assert error.value.transient
+
+
+ECHO = (
+    "import sys; sys.stdout.write(sys.stdin.read()[::-1]); "
+    "sys.stderr.write('reversed\\n'); sys.exit(3)"
+)
+
+
+async def test_run_limited_output_up_to_the_limit_is_kept():
+    finished = await run_limited(
+        [sys.executable, "-c", ECHO], b"abc", timeout=10, max_output=3
+    )
+    assert (finished.returncode, finished.stdout) == (3, b"cba")
+    assert finished.message == "reversed"

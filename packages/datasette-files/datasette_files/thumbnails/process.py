@@ -42,15 +42,20 @@ class _OutputTooLarge(Exception):
     pass
 
 
-async def _read(stream: asyncio.StreamReader, limit: int, truncate: bool) -> bytes:
+async def _read(stream: asyncio.StreamReader, limit: int, overflow=None) -> bytes:
+    """Read to the end, keeping at most ``limit`` bytes.
+
+    Past the limit it reads on and discards: a pipe nobody reads fills up and
+    pauses, and asyncio's ``Process.wait()`` returns only once every pipe is
+    closed. ``overflow`` is called when the limit is first passed.
+    """
     data = bytearray()
     while chunk := await stream.read(READ_CHUNK):
-        if len(data) + len(chunk) > limit:
-            if not truncate:
-                raise _OutputTooLarge
-            data += chunk[: limit - len(data)]
-            continue  # keep draining so the child never blocks on stderr
-        data += chunk
+        room = limit - len(data)
+        if len(chunk) > room and overflow is not None:
+            overflow()
+            overflow = None
+        data += chunk[:room]
     return bytes(data)
 
 
@@ -76,9 +81,10 @@ async def run_limited(
     """Run ``args`` with ``data`` on stdin; return its exit status and output.
 
     With ``memory_limit`` (bytes), the child's address space is capped
-    (``RLIMIT_AS``) and its CPU time limited to about ``timeout``. Raises ``ThumbnailFailed`` (transient) when it times out, and
-    ``ThumbnailFailed`` when stdout exceeds ``max_output`` bytes. In both
-    cases, and if the caller is cancelled, the child is killed and reaped.
+    (``RLIMIT_AS``) and its CPU time limited to about ``timeout``. Raises
+    ``ThumbnailFailed`` (transient) when it times out, and ``ThumbnailFailed``
+    when stdout exceeds ``max_output`` bytes. In both cases, and if the
+    caller is cancelled, the child is killed and reaped.
     """
     if memory_limit is not None:
         cpu_seconds = math.ceil(timeout) + 1
@@ -93,13 +99,25 @@ async def run_limited(
         env=env,
     )
 
+    too_large = False
+
+    def stop():
+        # Too much output: end the child now; its pipes are still read to EOF.
+        nonlocal too_large
+        too_large = True
+        if process.returncode is None:
+            process.kill()
+
     async def communicate() -> Finished:
         stdout, stderr, _ = await asyncio.gather(
-            _read(process.stdout, max_output, truncate=False),
-            _read(process.stderr, MAX_STDERR, truncate=True),
+            _read(process.stdout, max_output, overflow=stop),
+            _read(process.stderr, MAX_STDERR),
             _feed(process.stdin, data),
         )
-        return Finished(await process.wait(), stdout, stderr)
+        returncode = await process.wait()
+        if too_large:
+            raise _OutputTooLarge
+        return Finished(returncode, stdout, stderr)
 
     try:
         return await asyncio.wait_for(communicate(), timeout)
@@ -112,5 +130,8 @@ async def run_limited(
     finally:
         if process.returncode is None:
             process.kill()
-            await process.wait()
             log.info("datasette-files: killed thumbnail process %s", process.pid)
+        # What a cancelled reader left: a pipe nobody reads pauses, never sees
+        # its EOF, and asyncio's wait() returns only once every pipe is closed.
+        await asyncio.gather(_read(process.stdout, 0), _read(process.stderr, 0))
+        await process.wait()
