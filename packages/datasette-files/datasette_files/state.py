@@ -53,6 +53,7 @@ class FilesState:
     internal_is_temporary: bool = False
     sweeper: object = None
     hasher: object = None
+    imports: object = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)
