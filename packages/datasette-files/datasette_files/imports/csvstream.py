@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -18,6 +19,7 @@ SAMPLE_BYTES = 1024 * 1024
 SAMPLE_ROWS = 1000
 PREVIEW_ROWS = 10
 MAX_LINE_CHARS = 8 * 1024 * 1024
+DECODE_PIECE = 64 * 1024
 MAX_COLUMN_NAME = 256
 
 DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
@@ -164,15 +166,23 @@ class LineReader:
             line,
         )
 
+    def _pieces(self) -> Iterator[memoryview]:
+        # Decoding and splitting a 64 KiB piece at a time keeps the decoded
+        # text and the list of lines small, however big the storage's chunks.
+        for chunk in self.chunks:
+            view = memoryview(chunk)
+            for start in range(0, len(view), DECODE_PIECE):
+                yield view[start : start + DECODE_PIECE]
+
     def __iter__(self) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder(self.encoding)("strict")
         rest = ""
-        for chunk in self.chunks:
-            self.bytes_read += len(chunk)
+        for piece in self._pieces():
+            self.bytes_read += len(piece)
             try:
-                text = decoder.decode(chunk)
+                text = decoder.decode(piece)
             except UnicodeDecodeError as ex:
-                raise self._decode_error(ex, chunk) from None
+                raise self._decode_error(ex, bytes(piece)) from None
             lines, rest = split_lines(rest + text, final=False)
             yield from self._emit(lines)
             if len(rest) > MAX_LINE_CHARS:
@@ -309,14 +319,15 @@ def analyse(
     if not sample.strip():
         raise CSVFormatError("the file is empty")
     encoding = detect_encoding(sample)
-    lines = list(LineReader([sample], encoding, final=complete))
-    if not lines:
+    lines = iter(LineReader([sample], encoding, final=complete))
+    head = list(itertools.islice(lines, 100))
+    if not head:
         raise CSVFormatError("the first line is longer than the sample read", 1)
     if delimiter is None:
-        delimiter = detect_delimiter(lines[:100], kind)
+        delimiter = detect_delimiter(head, kind)
     records = []
     try:
-        for line, record in read_records(lines, delimiter):
+        for line, record in read_records(itertools.chain(head, lines), delimiter):
             if not record:
                 continue
             if records and len(record) > len(records[0][1]):
