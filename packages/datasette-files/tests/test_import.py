@@ -199,11 +199,12 @@ async def test_tsv_with_bom_and_unicode(import_ds, put):
 @pytest.mark.asyncio
 async def test_semicolons_crlf_and_short_rows(import_ds, put):
     ds = await import_ds()
-    data = b'a;b;c\r\n1;"x\r\ny";3\r\n2;z\r\n\r\n4;w;6\r\n'
+    data = b'\r\na;b;c\r\n1;"x\r\ny";3\r\n2;z\r\n\r\n4;w;6\r\n'
     file = await put(ds, "semi.csv", data)
     job = await import_file(ds, file["id"], "semi")
     assert job["status"] == "done", job
-    # A short row gets NULLs; a blank line is skipped; CRLF inside quotes kept.
+    # A short row gets NULLs; blank lines (even before the header) are
+    # skipped; CRLF inside quotes is kept.
     assert table_rows(ds, "semi") == [(1, "x\r\ny", 3), (2, "z", None), (4, "w", 6)]
 
 

@@ -166,7 +166,14 @@ class ImportWorker:
     # Calls onto the event loop
 
     def _stopped(self) -> bool:
-        return self.manager.stopping.is_set() or self.cancelled.is_set()
+        # A loop that stopped without a shutdown would never answer: give up
+        # rather than keep the process from exiting.
+        return (
+            self.manager.stopping.is_set()
+            or self.cancelled.is_set()
+            or self.loop.is_closed()
+            or not self.loop.is_running()
+        )
 
     def _wait(self, future: concurrent.futures.Future):
         while True:
@@ -218,15 +225,16 @@ class ImportWorker:
         max_rows = max(1, min(MAX_BATCH_ROWS, MAX_BATCH_CELLS // max(width, 1)))
         lines = LineReader(self._read_chunks(), self.job.options["encoding"])
         records = read_records(lines, self.job.options["delimiter"])
-        header = next(records, None)
-        if header is None:
-            raise CSVFormatError("the file is empty")
+        header_seen = False
         batch: list = []
         batch_chars = lines.chars_out
         writing = None
         for line, record in records:
             if not record:
                 continue  # a blank line
+            if not header_seen:
+                header_seen = True  # the columns come from the preview's analysis
+                continue
             found = len(record)
             if found != width:
                 if found > width:
