@@ -83,6 +83,8 @@ class DatasetteServer:
         self.base_url = settings.get("base_url", "/")
         self.settings = settings
         self.process: subprocess.Popen | None = None
+        # Database files to serve (``datasette serve a.db ...``); set before start().
+        self.database_files: list[Path] = []
         # Signs cookies with the server's secret; never started.
         self._signer = Datasette(secret=self.secret)
 
@@ -185,6 +187,7 @@ class DatasetteServer:
             self.secret,
             "-c",
             str(self.config_path),
+            *[str(path) for path in self.database_files],
         ]
         for name, value in self.settings.items():
             command += ["--setting", name, str(value)]
