@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 
-from ..state import get_state
 from ..views.common import files_path
 from .csvstream import LineReader, detect_encoding, file_kind, looks_like_text
 from .targets import import_databases
@@ -48,8 +47,3 @@ async def import_actions(datasette, actor, file, preview_bytes) -> list[dict]:
     if not await import_databases(datasette, actor):
         return []
     return [{"href": import_url(datasette, file.id), "label": "Import as table"}]
-
-
-def imports_enabled(datasette) -> bool:
-    imports = get_state(datasette).imports
-    return imports is not None and imports.settings.enabled

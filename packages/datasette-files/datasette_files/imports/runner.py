@@ -135,7 +135,7 @@ class ImportManager:
     async def _fail(self, job: ImportJob, db, error: str, line: int | None) -> None:
         try:
             await drop_table(db, job.table_name)
-        except Exception as ex:  # noqa: BLE001 - the restart recovery retries
+        except Exception as ex:  # noqa: BLE001 - still record the failure
             log.warning("datasette-files: could not drop %s: %s", job.table_name, ex)
         await self.store.fail(job.id, error, line)
 
