@@ -3,6 +3,7 @@
     uv run python -m bench.run                      # everything, 1 GiB files
     uv run python -m bench.run --size-mib 256 --only filesystem
     uv run python -m bench.run --no-write           # print only
+    uv run python -m bench.run --only csv --csv-mib 100 --no-write
 
 Each figure is measured in the same run as its baseline and reported as a
 ratio, so a busy machine slows both sides alike.
@@ -26,6 +27,7 @@ SECTIONS = {
     "startup": ("bench.filesystem", "bench_startup"),
     "s3": ("bench.s3", "bench_s3"),
     "search": ("bench.search", "bench_search"),
+    "csv": ("bench.csv_import", "bench_csv_import"),
 }
 
 
@@ -82,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--csv-mib", type=int, default=100)
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--work", default=None, help="scratch directory")
@@ -90,7 +93,6 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="datasette-files-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     size = args.size_mib * MIB
-    big = make_file(work / "big.bin", size)
     results: list[Result] = []
     for name in sections:
         module_name, function_name = SECTIONS[name]
@@ -98,8 +100,10 @@ def main() -> None:
         print(f"running {name}…", flush=True)
         if name in ("startup", "search"):
             section = function(work, args.rows)
+        elif name == "csv":
+            section = function(work, args.csv_mib * MIB)
         else:
-            section = function(work, big)
+            section = function(work, make_file(work / "big.bin", size))
         results += section
         print(format_table(section), flush=True)
     print("\n" + format_table(results))

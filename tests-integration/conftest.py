@@ -87,6 +87,8 @@ class DatasetteServer:
         self.extra_args: list[str] = []
         self.env: dict[str, str] = {}
         self.process: subprocess.Popen | None = None
+        # Database files to serve (``datasette serve a.db ...``); set before start().
+        self.database_files: list[Path] = []
         # Signs cookies with the server's secret; never started.
         self._signer = Datasette(secret=self.secret)
 
@@ -190,6 +192,7 @@ class DatasetteServer:
             self.secret,
             "-c",
             str(self.config_path),
+            *[str(path) for path in self.database_files],
         ]
         for name, value in self.settings.items():
             command += ["--setting", name, str(value)]

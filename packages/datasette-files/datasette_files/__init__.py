@@ -10,6 +10,7 @@ from datasette import hookimpl
 from .column_type import FileColumnType
 from .files import File, get_file
 from .filesystem import FilesystemStorage
+from .imports.actions import import_actions
 from .lifecycle import shutdown_files, start_files
 from .permissions import ACTIONS, may_browse_any, permission_sql
 from .routes import ROUTES
@@ -46,6 +47,11 @@ def extra_css_urls(template, database, table, columns, view_name, request, datas
     if view_name in ("table", "row"):
         return [datasette.urls.static_plugins("datasette-files", "files.css")]
     return []
+
+
+@hookimpl
+def file_actions(datasette, actor, file, preview_bytes):
+    return import_actions(datasette, actor, file, preview_bytes)
 
 
 @hookimpl

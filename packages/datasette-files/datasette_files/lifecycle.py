@@ -9,6 +9,7 @@ import os
 from . import uploads
 from .hashing import Hasher
 from .hookspecs import plugin_manager
+from .imports import start_imports
 from .registry import Registry
 from .sources import discover_storage_types, parse_sources
 from .state import PLUGIN, FilesState, Settings, internal_is_temporary, set_state
@@ -65,6 +66,7 @@ async def start_files(datasette) -> None:
     if state.internal_is_temporary and sources:
         log.warning(TEMPORARY_WARNING)
     await uploads.sweep(state, startup=True)
+    state.imports = await start_imports(datasette, state)
     state.sweeper = asyncio.get_running_loop().create_task(sweep_forever(state))
 
 
@@ -87,6 +89,8 @@ async def shutdown_files(datasette) -> None:
         await state.hasher.close()
     if state.thumbnailer is not None:
         await state.thumbnailer.close()
+    if state.imports is not None:
+        await state.imports.close()
     for source in state.sources.values():
         try:
             await source.storage.close()

@@ -115,6 +115,31 @@ MIGRATIONS = [
         """,
     ),
     (
+        # CSV/TSV imports into tables: one row per job, so progress survives
+        # page reloads and a restart can mark an interrupted job failed.
+        # Queries: imports/store.py.
+        "004_imports",
+        """
+        CREATE TABLE IF NOT EXISTS files_imports (
+            id TEXT PRIMARY KEY,
+            file_id TEXT NOT NULL,
+            database_name TEXT NOT NULL,
+            table_name TEXT NOT NULL,
+            actor_id TEXT,
+            status TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            rows_imported INTEGER NOT NULL DEFAULT 0,
+            bytes_read INTEGER NOT NULL DEFAULT 0,
+            bytes_total INTEGER,
+            error TEXT,
+            error_line INTEGER,
+            created_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS files_imports_status ON files_imports (status);
+        """,
+    ),
+    (
         # Tokens of completed uploads, until they would have expired: a
         # replayed or racing complete is told "already completed" (409)
         # rather than "invalid token".

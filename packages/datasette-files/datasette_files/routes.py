@@ -1,9 +1,11 @@
 """URL routes: one table, read top to bottom like the HTTP API docs."""
 
+from .imports import views as imports
 from .views import debug, files, search, sources, thumbnails, upload
 
 SLUG = r"(?P<slug>[^/]+)"
 FILE_ID = r"(?P<file_id>df-[^/.]+)"
+JOB_ID = r"(?P<job_id>imp-[0-9a-z]+)"
 
 ROUTES = [
     (r"^/-/files$", sources.index_view),
@@ -27,4 +29,7 @@ ROUTES = [
     (rf"^/-/files/{FILE_ID}/thumbnail$", thumbnails.thumbnail_view),
     (rf"^/-/files/{FILE_ID}/-/update$", files.update_view),
     (rf"^/-/files/{FILE_ID}/-/delete$", files.delete_view),
+    (rf"^/-/files/{FILE_ID}/-/import(?P<format>\.json)?$", imports.import_view),
+    (rf"^/-/files/imports/{JOB_ID}\.json$", imports.job_json_view),
+    (rf"^/-/files/imports/{JOB_ID}$", imports.job_page_view),
 ]

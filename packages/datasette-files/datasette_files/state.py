@@ -64,6 +64,7 @@ class FilesState:
     sweeper: object = None
     hasher: object = None
     thumbnailer: object = None
+    imports: object = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)

@@ -1,0 +1,49 @@
+// The import job page: poll the job's JSON until it finishes, updating the
+// status, counts, progress bar, error and the link to the new table.
+
+const job = document.querySelector(".files-import-job");
+
+function humanSize(bytes) {
+  if (bytes === null || bytes === undefined) return "?";
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  for (const unit of units) {
+    if (value < 1024 || unit === "TB") {
+      return unit === "bytes" ? `${value} bytes` : `${value.toFixed(1)} ${unit}`;
+    }
+    value /= 1024;
+  }
+  return `${bytes}`;
+}
+
+function show(data) {
+  job.dataset.status = data.status;
+  job.querySelector(".files-import-state").textContent = data.status;
+  job.querySelector(".files-import-rows").textContent = data.rows_imported.toLocaleString("en");
+  job.querySelector(".files-import-bytes").textContent = humanSize(data.bytes_read);
+  const bar = job.querySelector(".files-import-progress");
+  if (data.progress !== null) bar.value = data.progress;
+  const error = job.querySelector(".files-import-error");
+  error.textContent = data.error || "";
+  error.hidden = !data.error;
+  const done = job.querySelector(".files-import-done");
+  if (data.table_url) done.querySelector("a").href = data.table_url;
+  done.hidden = !data.table_url;
+}
+
+async function poll() {
+  let delay = 1000;
+  try {
+    const response = await fetch(job.dataset.jsonUrl, { credentials: "same-origin" });
+    const data = await response.json();
+    if (data.ok) {
+      show(data.job);
+      if (data.job.finished) return;
+    }
+  } catch (_) {
+    delay = 3000; // the server may be restarting; keep trying, more slowly
+  }
+  setTimeout(poll, delay);
+}
+
+if (job) poll();
