@@ -492,6 +492,10 @@ def open_page(browser):
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # Playwright turns file chooser interception on, asynchronously, when
+        # the first listener is added: one now means a key press that opens
+        # a chooser never races it (expect_file_chooser adds its own later).
+        page.on("filechooser", lambda chooser: None)
         page.goto(server.url(path))
         return page
 

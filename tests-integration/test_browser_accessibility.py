@@ -43,10 +43,6 @@ def test_upload_with_the_keyboard_alone(
     big = make_file("survey.zip", 10 * MB)
     small = make_file("notes.md", 2000)
     page = open_page(server, "/-/files/upload/files")
-    # Playwright turns on file chooser interception when the first listener
-    # is added, asynchronously; adding one now means it is on before the key
-    # press below, rather than racing it.
-    page.on("filechooser", lambda chooser: None)
     throttle(page, 2 * MB)
     upload = uploads(page)
 
