@@ -19,6 +19,10 @@ from .config import S3_MAX_PARTS, MiB
 
 log = logging.getLogger(__name__)
 
+# Parts of a proxied upload sent to S3 at once. Memory is bounded by
+# (PARTS_IN_FLIGHT + 1) parts: those uploading and the one filling.
+PARTS_IN_FLIGHT = 2
+
 
 def part_size_for(size: int, preferred: int) -> int:
     """The part size for ``size`` bytes: ``preferred`` unless that would need
@@ -49,12 +53,13 @@ async def stream_to_s3(
     """Store ``stream`` at ``path`` with bounded memory.
 
     Up to ``part_size`` bytes go up as one PutObject. Past that it becomes a
-    multipart upload: each full part is sent while the next one fills, so at
-    most two parts are in memory. If anything fails, the stream included,
+    multipart upload: full parts are sent (``PARTS_IN_FLIGHT`` at once) while
+    the next one fills, so at most ``PARTS_IN_FLIGHT + 1`` parts are in
+    memory. If anything fails, the stream included,
     the multipart upload is aborted so no partial object or orphaned parts
     are left behind, and the error is re-raised.
     """
-    # Small batches: the chunks it holds add to the two parts in memory.
+    # Small batches: the chunks it holds add to the parts in memory.
     hasher = StreamHasher(batch_bytes=MiB)
     size = 0
     # Each part is gathered in its own BytesIO and handed to botocore as it
@@ -79,8 +84,8 @@ async def stream_to_s3(
                     writer = await _MultipartWriter.start(
                         connection, path, content_type
                     )
-                # One part in flight while the next fills, never more.
-                await writer.wait_for_in_flight()
+                # A few parts in flight while the next fills, never more.
+                await writer.wait_for_room()
                 writer.start_part(buffer)
                 buffer = io.BytesIO()
         digest = await hasher.digest()
@@ -88,7 +93,7 @@ async def stream_to_s3(
             await _put_object(connection, path, buffer, content_type, digest)
         else:
             if buffer.tell():
-                await writer.wait_for_in_flight()
+                await writer.wait_for_room()
                 writer.start_part(buffer)
             await writer.complete()
     except BaseException:
@@ -117,7 +122,8 @@ async def _put_object(
 
 
 class _MultipartWriter:
-    """One multipart upload in progress, with at most one part in flight.
+    """One multipart upload in progress, with at most ``PARTS_IN_FLIGHT``
+    parts uploading at once.
 
     The bucket and key are fixed when it starts: if broker credentials
     refresh mid-upload the next part uses the new client but the same key.
@@ -129,7 +135,8 @@ class _MultipartWriter:
         self._key = key
         self._upload_id = upload_id
         self._parts: list[dict] = []
-        self._in_flight: asyncio.Task | None = None
+        # Oldest first, so parts are recorded in order.
+        self._in_flight: list[asyncio.Task] = []
 
     @classmethod
     async def start(cls, connection: S3Connection, path: str, content_type: str):
@@ -142,19 +149,23 @@ class _MultipartWriter:
         return cls(connection, s3.bucket, key, response["UploadId"])
 
     def start_part(self, data: io.BytesIO) -> None:
-        """Start uploading the next part; call ``wait_for_in_flight`` first."""
-        assert self._in_flight is None, "one part at a time"
-        number = len(self._parts) + 1
-        self._in_flight = asyncio.ensure_future(self._upload_part(number, data))
+        """Start uploading the next part; call ``wait_for_room`` first."""
+        assert len(self._in_flight) < PARTS_IN_FLIGHT, "wait_for_room first"
+        number = len(self._parts) + len(self._in_flight) + 1
+        self._in_flight.append(asyncio.ensure_future(self._upload_part(number, data)))
 
-    async def wait_for_in_flight(self) -> None:
-        """Wait for the part being uploaded (re-raising its error)."""
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            self._parts.append(await task)
+    async def wait_for_room(self) -> None:
+        """Wait until another part may start (re-raising a part's error)."""
+        while len(self._in_flight) >= PARTS_IN_FLIGHT:
+            await self._finish_oldest()
+
+    async def _finish_oldest(self) -> None:
+        task = self._in_flight.pop(0)
+        self._parts.append(await task)
 
     async def complete(self) -> None:
-        await self.wait_for_in_flight()
+        while self._in_flight:
+            await self._finish_oldest()
         async with self._connection.lease() as s3:
             with s3_errors("CompleteMultipartUpload"):
                 await s3.client.complete_multipart_upload(
@@ -166,10 +177,10 @@ class _MultipartWriter:
 
     async def abort(self) -> None:
         """Best effort: log, never raise, so the original error surfaces."""
-        if self._in_flight is not None and not self._in_flight.done():
-            self._in_flight.cancel()
-        if self._in_flight is not None:
-            await asyncio.gather(self._in_flight, return_exceptions=True)
+        for task in self._in_flight:
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        self._in_flight = []
         try:
             async with self._connection.lease() as s3:
                 with s3_errors("AbortMultipartUpload"):
