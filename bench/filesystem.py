@@ -209,6 +209,13 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
     def worst(name):
         return max(runs[name + " rss"])
 
+    def spread(name):
+        base = "base " + name.split()[-1]
+        ratios = [
+            ours / theirs for ours, theirs in zip(runs[name], runs[base], strict=True)
+        ]
+        return f"runs {min(ratios):.2f}×–{max(ratios):.2f}× of the baseline beside them"
+
     gib = size / (1024 * MIB)
     label = f"{gib:g} GiB" if gib >= 1 else f"{size // MIB} MiB"
     results = [
@@ -219,7 +226,7 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
             baseline=m("base up"),
             target="≥ 0.8× baseline",
             passed=m("raw up") >= 0.8 * m("base up"),
-            notes=f"median of {repeats}",
+            notes=f"median of {repeats}; {spread('raw up')}",
         ),
         Result(
             "filesystem upload, raw body: peak RSS growth",
@@ -258,7 +265,7 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
             baseline=m("base down"),
             target="≥ 0.8× baseline",
             passed=m("down") >= 0.8 * m("base down"),
-            notes=f"median of {repeats}",
+            notes=f"median of {repeats}; {spread('down')}",
         ),
         Result(
             "filesystem download: peak RSS growth",

@@ -32,6 +32,7 @@ CONFIG_KEYS = {"root", "max_file_size"}
 # about this size with one writev() call (no copy to join them).
 WRITE_BATCH = 4 * 1024 * 1024
 MAX_IOVECS = 512  # well under IOV_MAX (1024 on Linux)
+FLUSH_EVERY = 64 * 1024 * 1024
 
 
 def _run(func, *args):
@@ -198,6 +199,10 @@ class FilesystemStorage(Storage):
         # wait for the thread and would close fd (a number the next open()
         # may reuse) under it.
         writing = None
+        # Large uploads are flushed to disk as they arrive (one fdatasync at
+        # a time, beside the writes), so the final fsync has little left.
+        flushing = None
+        unflushed = 0
         try:
             async for chunk in stream:
                 size += len(chunk)
@@ -207,11 +212,20 @@ class FilesystemStorage(Storage):
                     if writing is not None:
                         await asyncio.shield(writing)
                     writing = _run(_write_all, fd, batch)
+                    unflushed += batched
                     batch, batched = [], 0
+                    if unflushed >= FLUSH_EVERY and (
+                        flushing is None or flushing.done()
+                    ):
+                        flushing = _run(os.fdatasync, fd)
+                        unflushed = 0
             if writing is not None:
                 await asyncio.shield(writing)
             writing = _run(_write_all, fd, batch)
             await asyncio.shield(writing)
+            if flushing is not None:
+                await asyncio.shield(flushing)
+                flushing = None
             writing = _run(os.fsync, fd)
             await asyncio.shield(writing)
             writing = None
@@ -220,9 +234,10 @@ class FilesystemStorage(Storage):
             # No other writer uses this path: names carry a fresh ULID.
             await _run(os.replace, temp, full)
         except BaseException as ex:
-            if writing is not None:
-                # The worker thread may still be using fd: let it finish first.
-                await asyncio.wait([writing])
+            # Worker threads may still be using fd: let them finish first.
+            busy = [task for task in (writing, flushing) if task is not None]
+            if busy:
+                await asyncio.wait(busy)
             if fd is not None:
                 os.close(fd)
             try:

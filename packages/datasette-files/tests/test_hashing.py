@@ -227,3 +227,20 @@ async def test_stream_hasher_hashes_every_batch_off_the_event_loop(monkeypatch):
     # Three batches of two 700-byte chunks, then the last 300 bytes.
     assert len(threads) == 4
     assert threading.main_thread() not in threads
+
+
+@pytest.mark.asyncio
+async def test_large_uploads_are_flushed_to_disk_as_they_arrive(tmp_path, monkeypatch):
+    real_fdatasync = os.fdatasync
+    flushed = []
+
+    def fdatasync(fd):
+        flushed.append(os.fstat(fd).st_size)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(filesystem, "FLUSH_EVERY", filesystem.WRITE_BATCH)
+    monkeypatch.setattr(filesystem.os, "fdatasync", fdatasync)
+    data = os.urandom(6 * filesystem.WRITE_BATCH + 7)
+    assert await stored_bytes(tmp_path, chunks_of(data, 1024 * 1024)) == data
+    # Flushes happened during the upload, not only at the end.
+    assert flushed and min(flushed) < len(data)
