@@ -139,9 +139,6 @@ class S3Storage(DirectUploads, Storage):
         chunks = [chunk async for chunk in self.stream_file(path, 0, max_bytes - 1)]
         return b"".join(chunks)
 
-    async def read_bytes(self, path: str, num_bytes: int = 2048) -> bytes:
-        return await self.read_file_limited(path, num_bytes)
-
     async def stream_file(
         self, path: str, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:

@@ -91,11 +91,11 @@ class Hasher:
                 if source is None:
                     return
                 storage = await source.ensure_ready()
-                hasher = hashlib.sha256()
-                loop = asyncio.get_running_loop()
+                hasher = StreamHasher()
                 async for chunk in storage.stream_file(path):
-                    await loop.run_in_executor(None, hasher.update, chunk)
-                await self.state.registry.set_content_hash(file_id, hasher.hexdigest())
+                    await hasher.add(chunk)
+                digest = (await hasher.digest()).hex()
+                await self.state.registry.set_content_hash(file_id, digest)
         except Exception as ex:  # noqa: BLE001 - retried by the next sweep
             log.warning("datasette-files: could not hash %s: %s", file_id, ex)
         finally:

@@ -5,21 +5,11 @@
 // are not returned, so those cells keep showing the plain id. Once it knows its
 // file, an element fires a bubbling "datasette-files:rendered" (detail.file).
 
+import { formatBytes } from "./format.js";
+
 const BATCH_SIZE = 100;
 const waiting = new Map(); // batch URL -> Map(id -> [elements])
 let scheduled = false;
-
-function formatBytes(bytes) {
-  if (bytes == null) return "";
-  const units = ["bytes", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} bytes` : `${value.toFixed(1)} ${units[unit]}`;
-}
 
 async function flush() {
   scheduled = false;

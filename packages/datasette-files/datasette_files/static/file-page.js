@@ -1,24 +1,7 @@
 // The file page: edit search_text and delete (after a confirmation dialog),
 // through the JSON API.
 
-async function post(url, body) {
-  let response;
-  try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-    });
-  } catch (_) {
-    throw new Error("Could not reach the server");
-  }
-  const data = await response.json().catch(() => null);
-  if (!data || !data.ok) {
-    throw new Error(data && data.errors ? data.errors.join("; ") : `HTTP ${response.status}`);
-  }
-  return data;
-}
+import { postJSON } from "./api.js";
 
 const editForm = document.querySelector("form.files-edit");
 if (editForm) {
@@ -31,7 +14,7 @@ if (editForm) {
     status.classList.remove("files-error-text");
     status.textContent = "Saving…";
     try {
-      const data = await post(editForm.dataset.updateUrl, { update: { search_text: text } });
+      const data = await postJSON(editForm.dataset.updateUrl, { update: { search_text: text } });
       document.querySelector(".files-search-text-value").textContent = data.file.search_text || "—";
       status.textContent = "Saved.";
     } catch (error) {
@@ -58,7 +41,7 @@ if (dialog) {
     confirmButton.disabled = true;
     status.textContent = "";
     try {
-      await post(dialog.dataset.deleteUrl, {});
+      await postJSON(dialog.dataset.deleteUrl, {});
       location.href = dialog.dataset.sourceUrl;
     } catch (error) {
       status.textContent = `Could not delete: ${error.message}`;

@@ -1,26 +1,15 @@
 // The import job page: poll the job's JSON until it finishes, updating the
 // status, counts, progress bar, error and the link to the new table.
 
-const job = document.querySelector(".files-import-job");
+import { formatBytes } from "./format.js";
 
-function humanSize(bytes) {
-  if (bytes === null || bytes === undefined) return "?";
-  const units = ["bytes", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  for (const unit of units) {
-    if (value < 1024 || unit === "TB") {
-      return unit === "bytes" ? `${value} bytes` : `${value.toFixed(1)} ${unit}`;
-    }
-    value /= 1024;
-  }
-  return `${bytes}`;
-}
+const job = document.querySelector(".files-import-job");
 
 function show(data) {
   job.dataset.status = data.status;
   job.querySelector(".files-import-state").textContent = data.status;
   job.querySelector(".files-import-rows").textContent = data.rows_imported.toLocaleString("en");
-  job.querySelector(".files-import-bytes").textContent = humanSize(data.bytes_read);
+  job.querySelector(".files-import-bytes").textContent = formatBytes(data.bytes_read);
   const bar = job.querySelector(".files-import-progress");
   if (data.progress !== null) bar.value = data.progress;
   const error = job.querySelector(".files-import-error");

@@ -2,6 +2,8 @@
 // body ("proxy"), to a presigned POST ("direct"), or to S3 in parts
 // ("multipart"). Nothing here knows which storage is behind the URLs.
 
+import { ApiError, postJSON as callJSON } from "./api.js";
+
 const MAX_PARTS_IN_FLIGHT = 4;
 const PART_ATTEMPTS = 4;
 
@@ -29,28 +31,15 @@ function describeFailure(status, message) {
   return new UploadFailure(message, { status });
 }
 
-// A call to one of Datasette's JSON endpoints; errors carry its message.
-export async function postJSON(url, body, { signal, keepalive = false } = {}) {
-  let response;
+// A call to one of Datasette's JSON endpoints, its failures as UploadFailures.
+export async function postJSON(url, body, options) {
   try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      credentials: "same-origin",
-      signal,
-      keepalive,
-    });
+    return await callJSON(url, body, options);
   } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new UploadFailure("Could not reach the server");
+    if (!(error instanceof ApiError)) throw error;
+    if (error.status === null) throw new UploadFailure(error.message);
+    throw describeFailure(error.status, error.message);
   }
-  const data = await response.json().catch(() => null);
-  if (!data || !data.ok) {
-    const message = data && data.errors ? data.errors.join("; ") : `HTTP ${response.status}`;
-    throw describeFailure(response.status, message);
-  }
-  return data;
 }
 
 // XMLHttpRequest, because fetch() cannot report upload progress.
