@@ -1,4 +1,6 @@
-"""Thumbnails: every supported format, hostile inputs, caching, the hook.
+"""Thumbnails: every supported format, hostile inputs, caching, limits.
+
+The generator hook and ``run_limited`` are in test_thumbnail_generators.py.
 
 Generation runs in a child process; these tests start real ones. Settings
 that keep them fast: a generous ``thumbnail_wait`` so a request waits for
@@ -10,100 +12,32 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import struct
 import sys
 import time
-import zlib
 from types import SimpleNamespace
 
 import pytest
-from datasette import hookimpl
-from datasette.plugins import pm
 from datasette.utils import StartupError
 from datasette_files.state import get_state
 from datasette_files.thumbnails import (
-    Thumbnail,
-    ThumbnailFailed,
-    ThumbnailSkipped,
     pillow,
     run_limited,
     service,
 )
 from PIL import Image
-
-ALICE = {"id": "alice"}
-WAIT = {"thumbnail_wait": 30}
+from thumbnail_helpers import (
+    ALICE,
+    WAIT,
+    assert_icon,
+    decoded,
+    image_bytes,
+    png_claiming,
+    thumbnail_row,
+    wait_for_row,
+    wait_until,
+)
 
 pytestmark = pytest.mark.asyncio
-
-
-def image_bytes(fmt: str, size=(600, 300), mode="RGB", **save) -> bytes:
-    """A two-colour image: red left half, blue right half."""
-    image = Image.new(mode, size, "blue")
-    image.paste("red", (0, 0, size[0] // 2, size[1]))
-    output = io.BytesIO()
-    image.save(output, fmt, **save)
-    return output.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height`` pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
-        + chunk(b"IEND", b"")
-    )
-
-
-async def thumbnail_row(ds, file_id: str) -> dict | None:
-    rows = await ds.get_internal_database().execute(
-        "SELECT outcome, generator, reason, attempts, retry_at, cache_key "
-        "FROM files_thumbnails WHERE file_id = ?",
-        [file_id],
-    )
-    row = rows.first()
-    return dict(row) if row else None
-
-
-async def wait_for_row(ds, file_id: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = await thumbnail_row(ds, file_id)
-        if row is not None:
-            return row
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no thumbnail outcome for {file_id}")
-
-
-async def wait_until(condition, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)
-
-
-def decoded(response) -> Image.Image:
-    image = Image.open(io.BytesIO(response.content))
-    image.load()
-    return image
-
-
-def assert_icon(response):
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "image/svg+xml"
-    assert response.text.startswith("<svg")
-    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 FORMATS = [
@@ -493,163 +427,3 @@ async def test_bad_thumbnail_settings_stop_startup(make_ds, settings):
     with pytest.raises(StartupError) as error:
         await ds.invoke_startup()
     assert f"'{next(iter(settings))}'" in str(error.value)
-
-
-# The register_thumbnail_generators hook
-
-
-class TextGenerator:
-    """Draws a grey square for text files (a plugin's generator)."""
-
-    name = "test-text"
-    version = "1"
-
-    def accepts(self, file):
-        return file.content_type == "text/plain"
-
-    async def generate(self, data, file, policy):
-        if data.startswith(b"skip"):
-            raise ThumbnailSkipped("asked to skip")
-        output = io.BytesIO()
-        Image.new("RGB", (policy.size, policy.size), "grey").save(output, "PNG")
-        return Thumbnail(output.getvalue(), "image/png")
-
-
-class HangingGenerator:
-    name = "test-hang"
-    version = "1"
-
-    def accepts(self, file):
-        return file.content_type == "application/pdf"
-
-    async def generate(self, data, file, policy):
-        await asyncio.sleep(3600)
-
-
-class UnsafeGenerator:
-    name = "test-unsafe"
-    version = "1"
-
-    def accepts(self, file):
-        return file.content_type == "text/html"
-
-    async def generate(self, data, file, policy):
-        return Thumbnail(b"<svg onload='alert(1)'/>", "image/svg+xml")
-
-
-class GeneratorsPlugin:
-    @hookimpl
-    def register_thumbnail_generators(self, datasette):
-        return [TextGenerator(), HangingGenerator(), UnsafeGenerator()]
-
-
-@pytest.fixture
-def generators_plugin():
-    pm.register(GeneratorsPlugin(), name="test-thumbnail-generators")
-    yield
-    pm.unregister(name="test-thumbnail-generators")
-
-
-async def test_plugin_generator_through_the_hook(make_ds, upload, generators_plugin):
-    ds = await make_ds(plugin=WAIT)
-    file = await upload(ds, "files", "a.txt", b"hello", content_type="text/plain")
-    response = await ds.client.get(file["thumbnail_url"], actor=ALICE)
-    assert response.headers["content-type"] == "image/png"
-    assert decoded(response).size == (256, 256)
-    assert (await thumbnail_row(ds, file["id"]))["generator"] == "test-text"
-    skipped = await upload(ds, "files", "b.txt", b"skip me", content_type="text/plain")
-    assert_icon(await ds.client.get(skipped["thumbnail_url"], actor=ALICE))
-    assert (await thumbnail_row(ds, skipped["id"]))["reason"] == "asked to skip"
-
-
-async def test_plugin_generator_that_hangs_is_cancelled(
-    make_ds, upload, generators_plugin
-):
-    ds = await make_ds(plugin={"thumbnail_timeout": 0.5, "thumbnail_wait": 0.1})
-    file = await upload(
-        ds, "files", "doc.pdf", b"%PDF-1.4", content_type="application/pdf"
-    )
-    assert_icon(await ds.client.get(file["thumbnail_url"], actor=ALICE))
-    before = time.monotonic()
-    assert (await ds.client.get(file["url"] + ".json", actor=ALICE)).status_code == 200
-    assert time.monotonic() - before < 0.5
-    row = await wait_for_row(ds, file["id"])
-    assert (row["outcome"], row["generator"]) == ("transient", "test-hang")
-    assert "timed out" in row["reason"]
-
-
-async def test_plugin_generator_may_not_return_scriptable_images(
-    make_ds, upload, generators_plugin
-):
-    ds = await make_ds(plugin=WAIT)
-    file = await upload(ds, "files", "p.html", b"<p>", content_type="text/html")
-    assert_icon(await ds.client.get(file["thumbnail_url"], actor=ALICE))
-    row = await thumbnail_row(ds, file["id"])
-    assert row["outcome"] == "failed" and "unsafe" in row["reason"]
-
-
-async def test_invalid_generator_stops_startup(make_ds):
-    class Broken:
-        @hookimpl
-        def register_thumbnail_generators(self, datasette):
-            return [object()]
-
-    pm.register(Broken(), name="test-broken-generator")
-    try:
-        ds = await make_ds(start=False)
-        with pytest.raises(StartupError) as error:
-            await ds.invoke_startup()
-        assert "thumbnail generator" in str(error.value)
-    finally:
-        pm.unregister(name="test-broken-generator")
-
-
-# run_limited, as plugin generators use it
-
-FLOOD = "import sys; sys.stdout.buffer.write(b'x' * 10_000_000)"
-
-
-async def test_run_limited_kills_a_child_that_writes_too_much():
-    # Each run must end promptly: the output pipe is drained after the kill,
-    # since asyncio's Process.wait() waits for every pipe to close.
-    for _ in range(20):
-        with pytest.raises(ThumbnailFailed, match="more than 1000 bytes") as error:
-            await asyncio.wait_for(
-                run_limited(
-                    [sys.executable, "-c", FLOOD], b"", timeout=10, max_output=1000
-                ),
-                5,
-            )
-        assert not error.value.transient
-
-
-ENDLESS = "import sys\nwhile True: sys.stdout.buffer.write(b'x' * 1_000_000)"
-
-
-async def test_run_limited_kills_a_child_that_times_out_mid_output():
-    for _ in range(5):
-        with pytest.raises(ThumbnailFailed, match="timed out") as error:
-            await asyncio.wait_for(
-                run_limited(
-                    [sys.executable, "-c", ENDLESS],
-                    b"",
-                    timeout=0.3,
-                    max_output=10**12,
-                ),
-                5,
-            )
-        assert error.value.transient
-
-
-ECHO = (
-    "import sys; sys.stdout.write(sys.stdin.read()[::-1]); "
-    "sys.stderr.write('reversed\\n'); sys.exit(3)"
-)
-
-
-async def test_run_limited_output_up_to_the_limit_is_kept():
-    finished = await run_limited(
-        [sys.executable, "-c", ECHO], b"abc", timeout=10, max_output=3
-    )
-    assert (finished.returncode, finished.stdout) == (3, b"cba")
-    assert finished.message == "reversed"
