@@ -24,7 +24,9 @@ from types import SimpleNamespace
 import pytest
 import pytest_asyncio
 from datasette.app import Datasette
+from datasette.database import Database
 from datasette_files import uploads
+from import_helpers import alice_can_import
 
 ALICE = {"id": "alice"}
 FILE_ACTIONS = ("files-browse", "files-upload", "files-edit", "files-delete")
@@ -306,3 +308,37 @@ def read_internal_dump(path: str) -> str:
 def internal_dump():
     """``internal_dump(path)``: the whole internal database as SQL text."""
     return read_internal_dump
+
+
+# CSV import tests (test_import*.py)
+
+
+@pytest_asyncio.fixture
+async def import_ds(make_ds, tmp_path):
+    """``await import_ds(permissions=...)``: Datasette with databases
+
+    ``data`` and ``other`` (writable) and ``ro`` (immutable).
+    """
+
+    async def make(permissions=None, **kwargs):
+        ds = await make_ds(
+            permissions=permissions or alice_can_import(), start=False, **kwargs
+        )
+        for name, mutable in (("data", True), ("other", True), ("ro", False)):
+            path = tmp_path / f"{name}.db"
+            sqlite3.connect(path).close()
+            ds.add_database(Database(ds, path=str(path), is_mutable=mutable), name)
+        await ds.invoke_startup()
+        return ds
+
+    return make
+
+
+@pytest.fixture
+def put(upload):
+    """``await put(ds, "x.csv", b"...")``: upload a file, return its JSON."""
+
+    async def put_file(ds, filename, data, content_type="text/csv", actor=ALICE):
+        return await upload(ds, "files", filename, data, content_type=content_type)
+
+    return put_file
