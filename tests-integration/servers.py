@@ -25,6 +25,17 @@ ALICE = {"id": "alice"}
 DATASETTE = str(Path(sys.executable).parent / "datasette")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+# uvicorn closes a connection idle for 5 s; a client that keeps it longer
+# races that close and, now and then, sends a request into a dead socket
+# (httpx.ReadError). Clients here forget idle connections sooner.
+KEEPALIVE_EXPIRY = 2.0
+
+
+def client_limits(max_connections: int = 100) -> httpx.Limits:
+    """Connection limits for a client of ``datasette serve`` (uvicorn)."""
+    return httpx.Limits(
+        max_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY
+    )
 
 
 def free_port() -> int:
@@ -87,7 +98,9 @@ class DatasetteServer:
     def client(self, actor: dict | None = ALICE) -> httpx.Client:
         """An HTTP client logged in as ``actor`` with the same cookie."""
         cookies = {"ds_actor": self.cookie(actor)} if actor else {}
-        return httpx.Client(base_url=self.url(""), cookies=cookies, timeout=60)
+        return httpx.Client(
+            base_url=self.url(""), cookies=cookies, timeout=60, limits=client_limits()
+        )
 
     def upload(
         self,

@@ -34,9 +34,8 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+from servers import ALICE, MB, client_limits
 
-ALICE = {"id": "alice"}
-MB = 1024 * 1024
 TEMP_PREFIX = ".datasette-files-tmp-"
 PLUGINS_DIR = Path(__file__).parent / "plugins"
 BUCKET = "reliability"
@@ -54,7 +53,7 @@ class FilesClient:
             base_url=server.origin,
             cookies={"ds_actor": server.cookie(actor)},
             timeout=timeout,
-            limits=httpx.Limits(max_connections=connections),
+            limits=client_limits(connections),
         )
 
     async def __aenter__(self):
@@ -92,14 +91,21 @@ class FilesClient:
         )
 
     async def upload(self, slug: str, filename: str, data: bytes) -> dict:
-        """prepare → send → complete; the file object (asserts each step)."""
-        prepared = await self.prepare(slug, filename, len(data))
-        assert prepared.status_code == 201, prepared.text
-        prepared = prepared.json()
-        sent = await self.send(prepared, data)
-        assert sent.status_code == 200, sent.text
-        completed = await self.complete(prepared)
-        assert completed.status_code == 201, completed.text
+        """prepare → send → complete; the file object (asserts each step,
+        and a transport error names the step it happened in)."""
+        step = "prepare"
+        try:
+            prepared = await self.prepare(slug, filename, len(data))
+            assert prepared.status_code == 201, prepared.text
+            prepared = prepared.json()
+            step = "send"
+            sent = await self.send(prepared, data)
+            assert sent.status_code == 200, sent.text
+            step = "complete"
+            completed = await self.complete(prepared)
+            assert completed.status_code == 201, completed.text
+        except httpx.TransportError as error:
+            raise AssertionError(f"{step} {filename}: {error!r}") from error
         return completed.json()["file"]
 
     async def download_sha256(self, file: dict) -> str:
