@@ -21,6 +21,7 @@ from .harness import (
     median,
     percentile,
     serve,
+    size_label,
 )
 
 
@@ -216,8 +217,7 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
         ]
         return f"runs {min(ratios):.2f}×–{max(ratios):.2f}× of the baseline beside them"
 
-    gib = size / (1024 * MIB)
-    label = f"{gib:g} GiB" if gib >= 1 else f"{size // MIB} MiB"
+    label = size_label(size)
     results = [
         Result(
             f"filesystem upload, raw body ({label})",

@@ -182,6 +182,12 @@ def curl(args: list[str]) -> dict:
     return json.loads(out)
 
 
+def size_label(size: int) -> str:
+    """ "1 GiB", "256 MiB": how a file size appears in result names."""
+    gib = size / (1024 * MIB)
+    return f"{gib:g} GiB" if gib >= 1 else f"{size // MIB} MiB"
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))

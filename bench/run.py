@@ -4,6 +4,7 @@
     uv run python -m bench.run --size-mib 256 --only filesystem
     uv run python -m bench.run --no-write           # print only
     uv run python -m bench.run --only csv --csv-mib 100 --no-write
+    uv run python -m bench.run --only latency --no-write
 
 Each figure is measured in the same run as its baseline and reported as a
 ratio, so a busy machine slows both sides alike.
@@ -26,6 +27,7 @@ SECTIONS = {
     "filesystem": ("bench.filesystem", "bench_transfers"),
     "startup": ("bench.filesystem", "bench_startup"),
     "s3": ("bench.s3", "bench_s3"),
+    "latency": ("bench.latency", "bench_latency"),
     "search": ("bench.search", "bench_search"),
     "csv": ("bench.csv_import", "bench_csv_import"),
 }

@@ -290,29 +290,27 @@ async def test_hung_generator_is_killed_and_datasette_stays_responsive(
     )
     ds = await make_ds(
         plugin={
-            "thumbnail_timeout": 2,
+            "thumbnail_timeout": 5,
             "thumbnail_wait": 0.2,
             "thumbnail_retry_after": 60,
         }
     )
-    started = time.monotonic()
     file = await upload(
         ds, "files", "a.png", image_bytes("PNG"), content_type="image/png"
     )
     # complete did not wait for the (hanging) generation it scheduled.
-    assert time.monotonic() - started < 1.5
     assert file["id"] in get_state(ds).thumbnailer.tasks
     response = await ds.client.get(file["thumbnail_url"], actor=ALICE)
     assert_icon(response)
     await wait_until(pid_file.exists)
     pid = int(pid_file.read_text())
     assert pid_alive(pid)
-    # While the child hangs, other requests answer at once.
+    # While the child hangs, other requests answer: it is still hanging
+    # after each one.
     for _ in range(5):
-        before = time.monotonic()
         page = await ds.client.get(file["url"] + ".json", actor=ALICE)
         assert page.status_code == 200
-        assert time.monotonic() - before < 0.5
+        assert pid_alive(pid)
     row = await wait_for_row(ds, file["id"])
     assert row["outcome"] == "transient"
     assert "timed out" in row["reason"]
