@@ -129,7 +129,10 @@ class SeaweedFS:
             "-master.electionTimeout=1s",
             f"-volume.port={self.volume_port}",
             f"-volume.port.grpc={self.volume_grpc_port}",
-            "-volume.max=0",
+            # Volume files grow as written; a fixed count keeps the limit
+            # from depending on the disk's free space ("0" divides it by
+            # the volume size: a nearly full disk ran out mid-suite).
+            "-volume.max=500",
             # Default is 10s of draining before exit; tests stop it on purpose.
             "-volume.preStopSeconds=0",
             "-filer",

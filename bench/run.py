@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from importlib import import_module
@@ -94,6 +95,15 @@ def main() -> None:
     sections = [s for s in args.only.split(",") if s]
     work = Path(args.work or tempfile.mkdtemp(prefix="datasette-files-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        run_sections(args, sections, work)
+    finally:
+        # A scratch directory of our own holds gigabytes; --work is kept.
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_sections(args, sections: list[str], work: Path) -> None:
     size = args.size_mib * MIB
     results: list[Result] = []
     for name in sections:

@@ -334,21 +334,23 @@ async def abort(state, source: Source, actor, token) -> None:
 
 
 async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
-    """Drop the pending row first (stopping in-flight uploads), then the data.
+    """Mark the pending row "aborting" (stopping in-flight uploads and
+    completes), remove the data, then the row.
 
-    False if the row was already gone: a concurrent complete may have just
-    registered the file, and then its bytes are no longer ours to delete.
+    The row goes last, so a crash in between leaves a row that a sweep
+    discards again, never data that nothing owns. False if the row was
+    already gone: a concurrent complete may have just registered the file,
+    and then its bytes are no longer ours to delete.
     """
     if not await state.registry.claim_pending(pending.id, PENDING_STATUSES, "aborting"):
         return False
+    if source is not None:
+        try:
+            storage = await source.ensure_ready()
+            await storage.abort_upload(pending.path, pending.state)
+        except Exception as ex:  # noqa: BLE001 - cleanup must not mask the request
+            log.warning("Could not remove partial upload %s: %s", pending.path, ex)
     await state.registry.delete_pending(pending.id)
-    if source is None:
-        return True
-    try:
-        storage = await source.ensure_ready()
-        await storage.abort_upload(pending.path, pending.state)
-    except Exception as ex:  # noqa: BLE001 - cleanup must not mask the request
-        log.warning("Could not remove partial upload %s: %s", pending.path, ex)
     return True
 
 
@@ -362,6 +364,10 @@ async def sweep(state, startup: bool = False) -> int:
     if state.hasher is not None and not startup:
         await state.hasher.sweep()
     if startup:
+        # An abort the last process did not finish.
+        for pending in await state.registry.stale_pending(("aborting",)):
+            await discard(state, state.source(pending.source_slug), pending)
+            removed += 1
         # Nothing can be mid-transfer in a process that just started.
         for pending in await state.registry.stale_pending(("uploading", "completing")):
             # A proxied upload being completed had all its bytes.

@@ -12,6 +12,7 @@ import os
 import time
 
 import pytest
+from datasette_files.state import get_state
 
 ALICE = {"id": "alice"}
 
@@ -88,6 +89,46 @@ async def test_a_crash_during_complete_can_be_completed_again(make_ds, api):
     completed = await api.complete(ds2, "files", token)
     assert completed.status_code == 201, completed.text
     assert completed.json()["file"]["content_hash"] is not None
+
+
+@pytest.mark.asyncio
+async def test_an_abort_interrupted_by_a_crash_is_finished_at_startup(
+    make_ds, api, tmp_path
+):
+    ds1 = await make_ds()
+    token = (await api.prepare(ds1, "files", "gone.txt", 4)).json()["upload_token"]
+    assert (await api.send(ds1, "files", token, b"gone")).status_code == 200
+    # The process died after claiming the abort, before removing anything:
+    # the row (removed last) still owns the bytes.
+    await set_status(ds1, "aborting")
+    await ds1.invoke_shutdown()
+    assert len(list((tmp_path / "files").iterdir())) == 1
+
+    ds2 = await make_ds()
+    assert await pending_rows(ds2) == []
+    assert list((tmp_path / "files").iterdir()) == []
+    assert (await api.complete(ds2, "files", token)).status_code == 400
+
+
+@pytest.mark.asyncio
+async def test_abort_removes_the_bytes_before_the_row(make_ds, api, tmp_path):
+    ds = await make_ds()
+    token = (await api.prepare(ds, "files", "order.txt", 5)).json()["upload_token"]
+    assert (await api.send(ds, "files", token, b"order")).status_code == 200
+    storage = get_state(ds).sources["files"].storage
+    seen = []
+    original = storage.abort_upload
+
+    async def abort_upload(path, state):
+        seen.append(await pending_rows(ds))
+        await original(path, state)
+
+    storage.abort_upload = abort_upload
+    assert (await api.abort(ds, "files", token)).status_code == 200
+    # While the bytes were being removed, the row still owned them.
+    assert [[row["status"] for row in rows] for rows in seen] == [["aborting"]]
+    assert await pending_rows(ds) == []
+    assert list((tmp_path / "files").iterdir()) == []
 
 
 @pytest.mark.asyncio
