@@ -52,11 +52,21 @@ class QuotaOS:
 
     def _take(self, fd: int, size: int) -> None:
         directory = os.path.dirname(os.readlink(f"/proc/self/fd/{fd}"))
-        used = sum(
-            entry.stat().st_size for entry in os.scandir(directory) if entry.is_file()
-        )
-        if used + size > self.quota:
+        if used(directory) + size > self.quota:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def used(directory: str) -> int:
+    """Bytes in the files of ``directory``. Concurrent uploads rename and
+    remove their temp files while it looks: a file gone by then counts 0."""
+    total = 0
+    for entry in os.scandir(directory):
+        try:
+            if entry.is_file():
+                total += entry.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
 
 
 if os.environ.get("DATASETTE_FILES_TEST_CLOCK"):
