@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from .filesystem import complete, prepare
-from .harness import BIN, MIB, Result, RssSampler, curl, free_port, serve
+from .filesystem import upload_raw
+from .harness import BIN, MIB, Result, RssSampler, free_port, serve
 
 COLUMNS = "id,amount,ratio,name,category,created"
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
@@ -107,21 +107,9 @@ def datasette_args(port: int, work: Path) -> list[str]:
 
 
 def upload(base: str, path: Path) -> dict:
-    prepared = prepare(
-        base,
-        "bench",
-        path.stat().st_size,
-        direct=False,
-        filename=path.name,
-        content_type="text/csv",
-    )
-    upload_info = prepared["upload"]
-    headers = []
-    for name, value in upload_info["headers"].items():
-        headers += ["-H", f"{name}: {value}"]
-    timing = curl(["-X", "POST", "-T", str(path), *headers, base + upload_info["url"]])
-    assert timing["code"] == 200, timing
-    return complete(base, prepared)
+    return upload_raw(base, "bench", path, filename=path.name, content_type="text/csv")[
+        1
+    ]
 
 
 def import_through_datasette(base: str, pid: int, file_id: str, table: str):

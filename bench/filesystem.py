@@ -94,8 +94,10 @@ def wait_for_hash(base: str, file: dict, timeout: float = 120) -> float:
     return time.perf_counter() - began
 
 
-def upload_raw(base: str, slug: str, path: Path) -> tuple[dict, dict]:
-    prepared = prepare(base, slug, path.stat().st_size, direct=False)
+def upload_raw(base: str, slug: str, path: Path, **extra) -> tuple[dict, dict]:
+    """curl sends ``path`` as a raw body; its timings and the file object.
+    ``extra`` goes into prepare (``filename``, ``content_type``)."""
+    prepared = prepare(base, slug, path.stat().st_size, direct=False, **extra)
     upload = prepared["upload"]
     headers = []
     for name, value in upload["headers"].items():
