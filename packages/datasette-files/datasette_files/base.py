@@ -21,6 +21,9 @@ __all__ = [
     "StorageConfigError",
     "StorageFull",
     "StorageUnavailable",
+    "ThumbnailGenerationError",
+    "ThumbnailGenerator",
+    "ThumbnailResult",
     "UploadInstructions",
     "UploadVerificationError",
 ]
@@ -96,6 +99,10 @@ class UploadInstructions:
 
 class FileTooLarge(Exception):
     """The upload is larger than the source allows."""
+
+    @classmethod
+    def for_limit(cls, max_bytes):
+        return cls(f"File exceeds the {max_bytes} byte limit")
 
 
 class StorageConfigError(ValueError):
@@ -270,3 +277,59 @@ def safe_join(root: str, path: str) -> str:
     if full != root_real and not full.startswith(root_real + os.sep):
         raise ValueError(f"path escapes the storage root: {path!r}")
     return full
+
+
+# Thumbnail generators in the shape datasette-files 0.1a3 documented. The core
+# wraps them (thumbnails/legacy.py) so they run under the same limits and
+# cache as generators of the current protocol (datasette_files.thumbnails).
+
+
+@dataclass
+class ThumbnailResult:
+    """What a 0.1a3-style ``ThumbnailGenerator.generate`` returns."""
+
+    thumb_bytes: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+class ThumbnailGenerationError(Exception):
+    """Raised by a 0.1a3-style generator: no thumbnail for this file.
+
+    ``skipped=True`` means the file is refused (cached as ``skipped``);
+    otherwise it is broken (cached as ``failed``). Neither is retried.
+    """
+
+    def __init__(self, reason: str, *, skipped: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.skipped = skipped
+
+
+class ThumbnailGenerator:
+    """Base class for 0.1a3-style thumbnail generators.
+
+    Return instances from the ``register_thumbnail_generators`` hook. New
+    generators may prefer the protocol in ``datasette_files.thumbnails``,
+    which also sees the whole file record and the thumbnail policy.
+    """
+
+    name: str = ""
+    # Part of the cache key: change it when the output changes.
+    version: str = "1"
+
+    async def can_generate(self, content_type: str | None, filename: str) -> bool:
+        """Whether this generator handles the file. Must be quick."""
+        return False
+
+    async def generate(
+        self,
+        file_bytes: bytes,
+        content_type: str | None,
+        filename: str,
+        max_width: int = 200,
+        max_height: int = 200,
+    ) -> ThumbnailResult | None:
+        """The thumbnail, fitting ``max_width`` x ``max_height``; None to skip."""
+        raise NotImplementedError

@@ -4,7 +4,7 @@ A generator is any object with::
 
     name: str        # stable, e.g. "pdf-pdftoppm"
     version: str     # bump it when output changes: cached results are redone
-    def accepts(self, file) -> bool: ...
+    def accepts(self, file) -> bool: ...  # or async def
     async def generate(self, data: bytes, file, policy) -> Thumbnail: ...
 
 ``file`` is a ``datasette_files.File``; ``data`` holds the file's bytes, at
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from datasette.utils import StartupError
 
+from ..base import ThumbnailGenerator
 from ..hookspecs import plugin_manager
 
 
@@ -65,13 +66,42 @@ def check_generator(generator) -> None:
 
 
 def discover_generators(datasette, builtin: list) -> list:
-    """Plugin generators first (so they can override), the built-ins last."""
+    """Plugin generators first (so they can override), the built-ins last.
+
+    Generators of the 0.1a3 shape (``can_generate`` / ``generate(file_bytes,
+    content_type, filename, ...)``) are wrapped to follow this protocol.
+    """
+    # Imported here: legacy.py builds on the classes defined above.
+    from .legacy import LegacyGenerator, is_legacy
+
     generators = []
     for result in plugin_manager().hook.register_thumbnail_generators(
         datasette=datasette
     ):
-        generators.extend(result or [])
+        if result is None:
+            continue
+        for generator in result if isinstance(result, (list, tuple)) else [result]:
+            if inspect.isclass(generator) and is_legacy_class(generator):
+                generator = instantiate(generator)
+            if is_legacy(generator):
+                generator = LegacyGenerator(generator)
+            generators.append(generator)
     generators.extend(builtin)
     for generator in generators:
         check_generator(generator)
     return generators
+
+
+def is_legacy_class(cls) -> bool:
+    """A 0.1a3-style generator class returned instead of an instance."""
+    return issubclass(cls, ThumbnailGenerator) or hasattr(cls, "can_generate")
+
+
+def instantiate(cls):
+    try:
+        return cls()
+    except Exception as ex:  # noqa: BLE001 - a plugin bug: say whose
+        raise StartupError(
+            f"datasette-files: thumbnail generator class {cls.__name__} "
+            f"could not be created: {ex}"
+        ) from ex

@@ -16,6 +16,50 @@ from datasette.utils import StartupError
 
 FORMATS = ("webp", "png", "jpeg")
 MIB = 1024 * 1024
+# Key names used by later upstream datasette-files releases, and ours they
+# mean. (Upstream's thumbnail_max_pixels, thumbnail_concurrency and
+# thumbnail_eager are spelled as ours already.)
+ALIASES = {
+    "thumbnail_max_source_bytes": "thumbnail_max_bytes",
+    "thumbnail_timeout_seconds": "thumbnail_timeout",
+    "thumbnail_process_memory_limit_bytes": "thumbnail_memory_limit",
+}
+
+
+def same_value(a, b) -> bool:
+    # -s plugins.datasette-files.KEY VALUE may give "10" where YAML gives 10.
+    return a == b or str(a).strip().lower() == str(b).strip().lower()
+
+
+def resolve_aliases(plugin_config: dict) -> dict:
+    """The config with each alias renamed to our key.
+
+    Giving an alias and our key with different values stops startup.
+    """
+    resolved = dict(plugin_config)
+    for alias, key in ALIASES.items():
+        if alias not in resolved:
+            continue
+        value = resolved.pop(alias)
+        if key in resolved and not same_value(resolved[key], value):
+            raise StartupError(
+                f"datasette-files: '{alias}' and '{key}' are the same setting "
+                f"with different values ({value!r} and {resolved[key]!r}); "
+                "keep one"
+            )
+        resolved.setdefault(key, value)
+    return resolved
+
+
+def _flag(plugin_config: dict, key: str, default: bool) -> bool:
+    value = plugin_config.get(key, default)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"):
+        value = True
+    elif isinstance(value, str) and value.strip().lower() in ("false", "0", "no"):
+        value = False
+    if not isinstance(value, bool):
+        raise StartupError(f"datasette-files: '{key}' must be true or false")
+    return value
 
 
 def _number(plugin_config: dict, key: str, default, kind=int, minimum=None):
@@ -74,9 +118,13 @@ class ThumbnailSettings:
     # Seconds before a transient failure (timeout, backend outage) is retried;
     # doubled on each further failure, up to a day.
     retry_after: float = 300.0
+    # Make a thumbnail in the background as soon as an upload completes;
+    # when False, on its first request.
+    eager: bool = True
 
     @classmethod
     def from_config(cls, plugin_config: dict) -> ThumbnailSettings:
+        plugin_config = resolve_aliases(plugin_config)
         fmt = plugin_config.get("thumbnail_format", "webp")
         if fmt not in FORMATS:
             raise StartupError(
@@ -112,4 +160,5 @@ class ThumbnailSettings:
             retry_after=_number(
                 plugin_config, "thumbnail_retry_after", 300.0, kind=float, minimum=0
             ),
+            eager=_flag(plugin_config, "thumbnail_eager", True),
         )

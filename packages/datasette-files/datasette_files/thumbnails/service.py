@@ -14,6 +14,8 @@ import hashlib
 import logging
 import time
 
+from datasette.utils import await_me_maybe
+
 from ..base import StorageUnavailable
 from ..files import File
 from ..registry import FileRow
@@ -50,10 +52,11 @@ class Thumbnailer:
         self.limit = asyncio.Semaphore(concurrency)
         self.tasks: dict[str, asyncio.Task] = {}
 
-    def generator_for(self, file: File):
+    async def generator_for(self, file: File):
+        """The first generator that accepts ``file`` (``accepts`` may be async)."""
         for generator in self.generators:
             try:
-                if generator.accepts(file):
+                if await await_me_maybe(generator.accepts(file)):
                     return generator
             except Exception as ex:  # noqa: BLE001 - a plugin bug: try the next
                 log.warning(
@@ -75,43 +78,51 @@ class Thumbnailer:
         still being made. ``final`` is False for a transient failure too.
         """
         file = self._file(row)
-        generator = self.generator_for(file) if file is not None else None
+        generator = await self.generator_for(file) if file is not None else None
         if generator is None:
             return None, True
-        key = self.cache_key(generator)
-        entry = await self.cache.get(row.id, key)
+        entry = await self.cache.get(row.id, self.cache_key(generator))
         if entry is not None and entry.is_current(time.time()):
             return entry, entry.outcome != TRANSIENT
-        task = self._start(file, generator, key)
+        task = self._start(file, generator)
         try:
             entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
         except asyncio.TimeoutError:
             return None, False
+        if entry is None:  # the task found no generator after all
+            return None, True
         return entry, entry.outcome != TRANSIENT
 
     def schedule(self, row: FileRow) -> None:
-        """Make the thumbnail in the background (after an upload completes)."""
-        file = self._file(row)
-        generator = self.generator_for(file) if file is not None else None
-        if generator is not None:
-            self._start(file, generator, self.cache_key(generator))
+        """Make the thumbnail in the background (after an upload completes).
 
-    def _start(self, file: File, generator, key: str) -> asyncio.Task:
+        Does nothing with ``thumbnail_eager: false``: thumbnails are then
+        made on their first request.
+        """
+        file = self._file(row) if self.settings.eager else None
+        if file is not None:
+            # The generator is chosen in the task: accepts may be async.
+            self._start(file, None)
+
+    def _start(self, file: File, generator) -> asyncio.Task:
         task = self.tasks.get(file.id)
         if task is None:
-            task = asyncio.get_running_loop().create_task(
-                self._make(file, generator, key)
-            )
+            task = asyncio.get_running_loop().create_task(self._make(file, generator))
             self.tasks[file.id] = task
             task.add_done_callback(lambda _: self.tasks.pop(file.id, None))
         return task
 
-    async def _make(self, file: File, generator, key: str) -> CachedThumbnail:
+    async def _make(self, file: File, generator) -> CachedThumbnail | None:
         try:
-            return await self._make_once(file, generator, key)
+            if generator is None:
+                generator = await self.generator_for(file)
+                if generator is None:
+                    return None
+            return await self._make_once(file, generator, self.cache_key(generator))
         except Exception as ex:  # noqa: BLE001 - e.g. the internal DB; never leak
             log.warning("datasette-files: thumbnail for %s failed: %s", file.id, ex)
-            return CachedThumbnail(TRANSIENT, generator.name, str(ex))
+            name = generator.name if generator is not None else "none"
+            return CachedThumbnail(TRANSIENT, name, str(ex))
 
     async def _make_once(self, file: File, generator, key: str) -> CachedThumbnail:
         async with self.limit:
