@@ -46,4 +46,6 @@ def register_thumbnail_generators(datasette):
     Each has ``name``, ``version``, ``accepts(file)`` and an async
     ``generate(data, file, policy)`` returning a ``Thumbnail``; see
     ``datasette_files.thumbnails.generators`` and docs/thumbnails.md.
+    Generators of the 0.1a3 shape (``datasette_files.base.ThumbnailGenerator``)
+    are accepted too.
     """

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from datasette.utils import StartupError
 
-from ..base import ThumbnailGenerator
 from ..hookspecs import plugin_manager
 
 
@@ -81,7 +80,7 @@ def discover_generators(datasette, builtin: list) -> list:
         if result is None:
             continue
         for generator in result if isinstance(result, (list, tuple)) else [result]:
-            if inspect.isclass(generator) and is_legacy_class(generator):
+            if inspect.isclass(generator):  # like the storage hook returns
                 generator = instantiate(generator)
             if is_legacy(generator):
                 generator = LegacyGenerator(generator)
@@ -90,11 +89,6 @@ def discover_generators(datasette, builtin: list) -> list:
     for generator in generators:
         check_generator(generator)
     return generators
-
-
-def is_legacy_class(cls) -> bool:
-    """A 0.1a3-style generator class returned instead of an instance."""
-    return issubclass(cls, ThumbnailGenerator) or hasattr(cls, "can_generate")
 
 
 def instantiate(cls):
