@@ -66,6 +66,8 @@ class DatasetteServer:
         self.log_path = directory / "datasette.log"
         self.base_url = settings.get("base_url", "/")
         self.settings = settings
+        # The ``datasette`` to run: ours, or another venv's.
+        self.executable = DATASETTE
         # Extra ``datasette serve`` arguments and environment variables.
         self.extra_args: list[str] = []
         self.env: dict[str, str] = {}
@@ -164,7 +166,7 @@ class DatasetteServer:
     def start(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config))
         command = [
-            DATASETTE,
+            self.executable,
             "serve",
             *self.databases,
             "--host",
