@@ -123,7 +123,7 @@ class DatasetteServer:
                     "direct": False,
                 },
             )
-            assert prepared.status_code == 201, prepared.text
+            assert prepared.status_code == 200, prepared.text
             prepared = prepared.json()
             upload = prepared["upload"]
             sent = client.post(

@@ -38,7 +38,7 @@ class Uploader:
         client = self.client
         if prepared is None:
             response = await client.prepare("files", name, len(data))
-            if not self.ok(response, 201, "prepare", None, name, data):
+            if not self.ok(response, 200, "prepare", None, name, data):
                 return False
             prepared = response.json()
         response = await client.send(prepared, data)

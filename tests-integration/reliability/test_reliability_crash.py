@@ -40,7 +40,7 @@ async def crash_and_restart(
         prepared = []
         for i in range(uploads):
             response = await client.prepare("files", f"cut-{i}.bin", size)
-            assert response.status_code == 201, response.text
+            assert response.status_code == 200, response.text
             prepared.append(response.json())
         sent = [[0] for _ in range(uploads)]
         sends = [

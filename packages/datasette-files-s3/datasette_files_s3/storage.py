@@ -258,7 +258,7 @@ class S3Storage(DirectUploads, Storage):
             path=path,
             filename=posixpath.basename(path),
             content_type=content_type,
-            content_hash=stored.sha256,
+            content_hash=f"sha256:{stored.sha256}",
             size=stored.size,
             created_at=datetime.now(timezone.utc).isoformat(),
         )
@@ -287,14 +287,15 @@ async def _absent(s3: Target, key: str) -> bool:
 
 
 def _sha256_of(head: dict) -> str | None:
+    """The object's sha256 as ``sha256:<hex>``, if S3 knows it."""
     checksum = head.get("ChecksumSHA256")
     # A multipart checksum ("...-3") is a hash of hashes, not of the file.
     if checksum and "-" not in checksum:
         try:
-            return base64.b64decode(checksum, validate=True).hex()
+            return "sha256:" + base64.b64decode(checksum, validate=True).hex()
         except ValueError:
             pass
     stored = head.get("Metadata", {}).get("sha256", "")
     if re.fullmatch(r"[0-9a-fA-F]{64}", stored):
-        return stored.lower()
+        return "sha256:" + stored.lower()
     return None

@@ -50,11 +50,18 @@ async def test_direct_upload_and_download_through_the_core(ds):
         json={"filename": "notes.txt", "content_type": "text/plain", "size": len(data)},
         cookies=as_root(ds),
     )
-    assert prepared.status_code == 201, prepared.text
+    assert prepared.status_code == 200, prepared.text
     body = prepared.json()
     upload = body["upload"]
+    assert upload["mode"] == "direct"
     assert upload["method"] == "POST"
     assert upload["url"].startswith("http://127.0.0.1:")
+    # 0.1a3 clients read the same instructions at the top level.
+    assert body["upload_url"] == upload["url"]
+    assert body["upload_method"] == upload["method"]
+    assert body["upload_headers"] == upload["headers"]
+    assert body["upload_fields"] == upload["fields"]
+    assert "key" in body["upload_fields"] and "policy" in body["upload_fields"]
 
     async with httpx.AsyncClient() as browser:
         posted = await browser.post(
@@ -108,7 +115,7 @@ async def test_direct_upload_gets_its_sha256_in_the_background(ds):
     )
     assert completed.status_code == 201
     file_url = completed.json()["file"]["url"] + ".json"
-    expected = hashlib.sha256(data).hexdigest()
+    expected = "sha256:" + hashlib.sha256(data).hexdigest()
     for _ in range(100):
         file = (await ds.client.get(file_url, cookies=as_root(ds))).json()["file"]
         if file["content_hash"]:

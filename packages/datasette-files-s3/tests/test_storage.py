@@ -44,7 +44,7 @@ async def test_put_read_and_metadata(storage):
     data = b"hello, datasette-files"
     stored = await put(storage, "docs/hello.txt", data, "text/plain")
     assert stored.size == len(data)
-    assert stored.content_hash == hashlib.sha256(data).hexdigest()
+    assert stored.content_hash == "sha256:" + hashlib.sha256(data).hexdigest()
     assert stored.content_type == "text/plain"
 
     metadata = await storage.get_file_metadata("docs/hello.txt")
@@ -53,7 +53,7 @@ async def test_put_read_and_metadata(storage):
     assert metadata.filename == "hello.txt"
     assert metadata.size == len(data)
     assert metadata.content_type == "text/plain"
-    assert metadata.content_hash == hashlib.sha256(data).hexdigest()
+    assert metadata.content_hash == "sha256:" + hashlib.sha256(data).hexdigest()
     assert metadata.metadata["etag"] == hashlib.md5(data).hexdigest()  # noqa: S324
     assert metadata.created_at.startswith("20")
     assert await storage.read_file("docs/hello.txt") == data
@@ -91,7 +91,7 @@ async def test_range_reads(storage):
 async def test_empty_file(storage):
     stored = await put(storage, "empty.txt", b"")
     assert stored.size == 0
-    assert stored.content_hash == hashlib.sha256(b"").hexdigest()
+    assert stored.content_hash == "sha256:" + hashlib.sha256(b"").hexdigest()
     assert (await storage.get_file_metadata("empty.txt")).size == 0
     assert await storage.read_bytes("empty.txt") == b""
     assert await storage.read_file("empty.txt") == b""

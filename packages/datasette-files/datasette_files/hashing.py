@@ -5,6 +5,8 @@ Complete must not wait for a read of a possibly huge object, so the hash is
 computed afterwards by a background task reading the stored bytes as a
 stream, hashing each chunk in a worker thread. Files whose task was
 interrupted (a restart) are picked up again by the periodic sweep.
+
+Hashes are recorded as ``sha256:<hex>``, the format of datasette-files 0.1a3.
 """
 
 from __future__ import annotations
@@ -12,12 +14,29 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 
 log = logging.getLogger("datasette_files")
 
 MAX_CONCURRENT_HASHES = 2
 SWEEP_BATCH = 20
 STREAM_BATCH = 4 * 1024 * 1024
+SHA256_PREFIX = "sha256:"
+BARE_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def recorded_hash(value: str | None) -> str | None:
+    """A hash as the registry records it: ``sha256:<lowercase hex>``.
+
+    A storage may report a sha256 as bare hex; that gets the prefix.
+    Anything else is kept as the storage gave it.
+    """
+    if not value:
+        return None
+    hex_digest = value.removeprefix(SHA256_PREFIX)
+    if BARE_SHA256.fullmatch(hex_digest):
+        return SHA256_PREFIX + hex_digest.lower()
+    return value
 
 
 class StreamHasher:
@@ -94,7 +113,7 @@ class Hasher:
                 hasher = StreamHasher()
                 async for chunk in storage.stream_file(path):
                     await hasher.add(chunk)
-                digest = (await hasher.digest()).hex()
+                digest = SHA256_PREFIX + (await hasher.digest()).hex()
                 await self.state.registry.set_content_hash(file_id, digest)
         except Exception as ex:  # noqa: BLE001 - retried by the next sweep
             log.warning("datasette-files: could not hash %s: %s", file_id, ex)

@@ -1,8 +1,8 @@
 """The file registry in Datasette's internal database.
 
 Every SQL statement that touches the registry lives here. Migrations are
-idempotent and never scan the files table, so startup time does not grow with
-the number of files.
+idempotent and run once each; none scans the files table on every start, so
+startup time does not grow with the number of files.
 """
 
 from __future__ import annotations
@@ -153,6 +153,31 @@ MIGRATIONS = [
         );
         CREATE INDEX IF NOT EXISTS files_completed_uploads_expires
             ON files_completed_uploads (expires_at);
+        """,
+    ),
+    (
+        # content_hash is "sha256:<hex>", as in datasette-files 0.1a3; rows
+        # recorded before as bare hex get the prefix (one pass, once). The
+        # search trigger now fires only when an indexed column changes, so
+        # neither this pass nor a background hash rewrites the FTS index.
+        "006_content_hash_prefix",
+        """
+        DROP TRIGGER IF EXISTS files_fts_update;
+        CREATE TRIGGER files_fts_update
+        AFTER UPDATE OF filename, content_type, search_text ON files_files BEGIN
+            INSERT INTO files_fts (files_fts, rowid, filename, content_type, search_text)
+            VALUES ('delete', old.rowid, old.filename, old.content_type, old.search_text);
+            INSERT INTO files_fts (rowid, filename, content_type, search_text)
+            VALUES (new.rowid, new.filename, new.content_type, new.search_text);
+        END;
+        UPDATE files_files SET content_hash = 'sha256:' || lower(content_hash)
+        WHERE content_hash NOT LIKE 'sha256:%'
+            AND length(content_hash) = 64
+            AND content_hash NOT GLOB '*[^0-9a-fA-F]*';
+        UPDATE files_pending SET content_hash = 'sha256:' || lower(content_hash)
+        WHERE content_hash NOT LIKE 'sha256:%'
+            AND length(content_hash) = 64
+            AND content_hash NOT GLOB '*[^0-9a-fA-F]*';
         """,
     ),
 ]

@@ -35,7 +35,7 @@ from .filenames import (
     validate_content_type,
     validate_filename,
 )
-from .hashing import StreamHasher
+from .hashing import SHA256_PREFIX, StreamHasher, recorded_hash
 from .registry import FileRow, PendingUpload, utcnow_iso
 from .sources import Source
 
@@ -192,9 +192,9 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
         raise
     # Without a hash here, complete hands the file to the background Hasher.
     if hasher is not None:
-        content_hash = (await hasher.digest()).hex()
+        content_hash = SHA256_PREFIX + (await hasher.digest()).hex()
     else:
-        content_hash = getattr(stored, "content_hash", None)
+        content_hash = recorded_hash(getattr(stored, "content_hash", None))
     if not await state.registry.mark_uploaded(pending.id, content_hash, "uploading"):
         # Aborted (or swept) while the bytes were arriving.
         await storage.delete_file(pending.path)
@@ -316,7 +316,7 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
         path=pending.path,
         filename=pending.filename,
         content_type=pending.content_type,
-        content_hash=pending.content_hash or metadata.content_hash,
+        content_hash=pending.content_hash or recorded_hash(metadata.content_hash),
         size=pending.size,
         width=metadata.width,
         height=metadata.height,

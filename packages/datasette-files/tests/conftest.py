@@ -208,7 +208,7 @@ class UploadSteps:
         prepared = await self.prepare(
             ds, slug, filename, len(data), content_type, actor=actor
         )
-        assert prepared.status_code == 201, prepared.text
+        assert prepared.status_code == 200, prepared.text
         token = prepared.json()["upload_token"]
         send = self.send_form if form else self.send
         sent = await send(ds, slug, token, data, actor=actor)

@@ -104,10 +104,10 @@ async def test_down_at_startup_then_recovers(start, backend, api, json_error):
     body = json_error(await api.prepare(ds, "remote", "a.txt", 1), 503)
     assert "remote" in body["errors"][0]
     # Other sources are not affected.
-    assert (await api.prepare(ds, "local", "a.txt", 1)).status_code == 201
+    assert (await api.prepare(ds, "local", "a.txt", 1)).status_code == 200
 
     backend.up = True
-    assert (await api.prepare(ds, "remote", "a.txt", 1)).status_code == 201
+    assert (await api.prepare(ds, "remote", "a.txt", 1)).status_code == 200
     assert await remote_available(ds) is True
 
 

@@ -66,7 +66,7 @@ TRANSPORTS = {
 async def test_round_trip(make_ds, api, transport, size_name):
     ds = await make_ds()
     data = os.urandom(SIZES[size_name])
-    sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = "sha256:" + hashlib.sha256(data).hexdigest()
     prepared = await api.prepare(ds, "files", "data.bin", len(data))
     token = prepared.json()["upload_token"]
 
@@ -81,7 +81,7 @@ async def test_round_trip(make_ds, api, transport, size_name):
     download = await ds.client.get(file["download_url"], actor=ALICE)
     assert download.status_code == 200
     assert download.headers["content-length"] == str(len(data))
-    assert hashlib.sha256(download.content).hexdigest() == sha256
+    assert "sha256:" + hashlib.sha256(download.content).hexdigest() == sha256
     metadata = await ds.client.get(file["url"] + ".json", actor=ALICE)
     assert metadata.json()["file"]["content_hash"] == sha256
 

@@ -106,7 +106,7 @@ async def test_search_text_is_escaped_on_the_file_page(make_ds, upload):
     [
         ({"sec-fetch-site": "cross-site"}, 403),
         ({"origin": "https://evil.example"}, 403),
-        ({"sec-fetch-site": "same-origin"}, 201),
+        ({"sec-fetch-site": "same-origin"}, 200),
     ],
     ids=["Sec-Fetch-Site cross-site", "foreign Origin", "same-origin"],
 )

@@ -82,7 +82,7 @@ DATA = b"The quick brown fox jumps over the lazy dog" * 1000
 async def test_upload_download_and_listing(memory_ds, upload):
     ds = memory_ds
     file = await upload(ds, "mem", "fox.txt", DATA, content_type="text/plain")
-    assert file["content_hash"] == hashlib.sha256(DATA).hexdigest()
+    assert file["content_hash"] == "sha256:" + hashlib.sha256(DATA).hexdigest()
     assert file["size"] == len(DATA)
 
     download = await ds.client.get(file["download_url"], actor=ALICE)

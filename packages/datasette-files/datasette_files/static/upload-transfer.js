@@ -77,13 +77,18 @@ function send(method, url, body, headers, onProgress, signal) {
 export async function sendFile(file, upload, token, onProgress, signal) {
   if (upload.mode === "multipart") return sendParts(file, upload, token, onProgress, signal);
   let body = file;
+  let headers = upload.headers;
   if (upload.mode === "direct" && upload.method === "POST") {
     // A presigned POST: the policy fields, then the file, last.
     body = new FormData();
     for (const [name, value] of Object.entries(upload.fields || {})) body.append(name, value);
     body.append("file", file);
+  } else if (upload.mode === "proxy") {
+    // The raw body (the token travels in upload.headers); upload.fields are
+    // for clients that send a form instead.
+    headers = { "Content-Type": "application/octet-stream", ...upload.headers };
   }
-  await send(upload.method, upload.url, body, upload.headers, onProgress, signal);
+  await send(upload.method, upload.url, body, headers, onProgress, signal);
   return null;
 }
 

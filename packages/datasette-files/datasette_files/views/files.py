@@ -143,6 +143,25 @@ async def download_view(request, datasette):
     return StreamingResponse(chunks, status, headers, content_type)
 
 
+def checked_search_text(value) -> str:
+    if not isinstance(value, str) or len(value) > MAX_SEARCH_TEXT:
+        raise ClientError(
+            400, f"search_text must be a string of at most {MAX_SEARCH_TEXT} characters"
+        )
+    return value
+
+
+def checked_filename(value) -> str:
+    try:
+        return validate_filename(value)
+    except ValueError as ex:
+        raise ClientError(400, str(ex)) from None
+
+
+# What POST /-/files/{id}/-/update may change, each with its check.
+UPDATABLE = {"search_text": checked_search_text, "filename": checked_filename}
+
+
 @json_view
 async def update_view(request, datasette):
     if request.method != "POST":
@@ -156,24 +175,22 @@ async def update_view(request, datasette):
     update = body.get("update") if isinstance(body, dict) else None
     if not isinstance(update, dict) or not update:
         raise ClientError(400, 'Body must be {"update": {"search_text": "..."}}')
-    unknown = set(update) - {"search_text", "filename"}
+    unknown = sorted(set(update) - set(UPDATABLE))
     if unknown:
-        raise ClientError(400, f"Cannot update field '{sorted(unknown)[0]}'")
+        names = ", ".join(f"'{name[:100]}'" for name in unknown)
+        raise ClientError(
+            400,
+            f"Cannot update {names}; updatable fields: {', '.join(UPDATABLE)}",
+        )
+    # Every value is checked before any is written: a bad one changes nothing.
+    changes = {
+        name: UPDATABLE[name](update[name]) for name in UPDATABLE if name in update
+    }
     registry = get_state(datasette).registry
-    if "search_text" in update:
-        text = update["search_text"]
-        if not isinstance(text, str) or len(text) > MAX_SEARCH_TEXT:
-            raise ClientError(
-                400,
-                f"search_text must be a string of at most {MAX_SEARCH_TEXT} characters",
-            )
-        await registry.update_search_text(row.id, text)
-    if "filename" in update:
-        try:
-            filename = validate_filename(update["filename"])
-        except ValueError as ex:
-            raise ClientError(400, str(ex)) from None
-        await registry.update_filename(row.id, filename)
+    if "search_text" in changes:
+        await registry.update_search_text(row.id, changes["search_text"])
+    if "filename" in changes:
+        await registry.update_filename(row.id, changes["filename"])
     row = await registry.get_file(row.id)
     return Response.json({"ok": True, "file": file_json(datasette, row)})
 

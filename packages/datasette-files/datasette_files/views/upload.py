@@ -35,15 +35,16 @@ def instructions_json(datasette, source, result) -> dict:
     token = result["token"]
     base = files_path(datasette, "upload", source.slug)
     if instructions is None:
+        # Either a raw body with the X-Upload-Token header, or (as 0.1a3
+        # clients do) a multipart form of ``fields`` then ``file``. No
+        # Content-Type here: a client sending these headers along with a form
+        # would otherwise lose the form's boundary.
         upload = {
             "mode": "proxy",
             "url": base + "/-/upload",
             "method": "POST",
-            "headers": {
-                "Content-Type": "application/octet-stream",
-                "X-Upload-Token": token,
-            },
-            "fields": {},
+            "headers": {"X-Upload-Token": token},
+            "fields": {"upload_token": token},
         }
     else:
         upload = {
@@ -66,6 +67,11 @@ def instructions_json(datasette, source, result) -> dict:
         "content_type": pending.content_type,
         "size": pending.size,
         "upload": upload,
+        # The same instructions as 0.1a3 clients read them, at the top level.
+        "upload_url": upload["url"],
+        "upload_method": upload["method"],
+        "upload_headers": upload["headers"],
+        "upload_fields": upload["fields"],
         "complete_url": base + "/-/complete",
         "abort_url": base + "/-/abort",
     }
@@ -79,7 +85,7 @@ async def prepare_view(request, datasette):
     body = await read_json(request)
     state = get_state(datasette)
     result = await uploads.prepare(state, source, request.actor, body)
-    return Response.json(instructions_json(datasette, source, result), status=201)
+    return Response.json(instructions_json(datasette, source, result))
 
 
 @json_view
