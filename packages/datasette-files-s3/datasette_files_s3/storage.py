@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from botocore.exceptions import ClientError
 from datasette_files.base import (
     FileMetadata,
+    FileTooLarge,
     GetSecret,
     Storage,
     StorageCapabilities,
@@ -134,9 +135,21 @@ class S3Storage(DirectUploads, Storage):
         return b"".join(chunks)
 
     async def read_file_limited(self, path: str, max_bytes: int) -> bytes:
-        if max_bytes <= 0:
+        """The whole file, or ``FileTooLarge`` if it is larger than ``max_bytes``.
+
+        One ranged GET of ``max_bytes + 1`` bytes: getting the extra byte
+        means the file is too large.
+        """
+        data = await self.read_bytes(path, max(max_bytes, 0) + 1)
+        if len(data) > max_bytes:
+            raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+        return data
+
+    async def read_bytes(self, path: str, num_bytes: int = 2048) -> bytes:
+        """The first ``num_bytes``, with one ranged GET."""
+        if num_bytes <= 0:
             return b""
-        chunks = [chunk async for chunk in self.stream_file(path, 0, max_bytes - 1)]
+        chunks = [chunk async for chunk in self.stream_file(path, 0, num_bytes - 1)]
         return b"".join(chunks)
 
     async def stream_file(

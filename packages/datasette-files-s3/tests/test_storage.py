@@ -5,7 +5,7 @@ import random
 
 import httpx
 import pytest
-from datasette_files.base import FileMetadata, StorageCapabilities
+from datasette_files.base import FileMetadata, FileTooLarge, StorageCapabilities
 from datasette_files_s3 import S3Storage
 from datasette_files_s3.storage import CHUNK_SIZE
 
@@ -72,8 +72,12 @@ async def test_range_reads(storage):
     await put(storage, "ranges.bin", data)
     assert await storage.read_bytes("ranges.bin") == data[:2048]
     assert await storage.read_bytes("ranges.bin", 10) == data[:10]
+    assert await storage.read_bytes("ranges.bin", 0) == b""
+    # read_file_limited is all or nothing, as in datasette-files 0.1a3.
     assert await storage.read_file_limited("ranges.bin", 100_000) == data
-    assert await storage.read_file_limited("ranges.bin", 0) == b""
+    assert await storage.read_file_limited("ranges.bin", 5000) == data
+    with pytest.raises(FileTooLarge):
+        await storage.read_file_limited("ranges.bin", 4999)
 
     async def collect(**kwargs):
         return b"".join([c async for c in storage.stream_file("ranges.bin", **kwargs)])

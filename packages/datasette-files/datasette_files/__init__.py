@@ -12,10 +12,24 @@ from .files import File, get_file
 from .filesystem import FilesystemStorage
 from .imports.actions import import_actions
 from .lifecycle import shutdown_files, start_files
-from .permissions import ACTIONS, may_browse_any, permission_sql
+from .permissions import (
+    ACTIONS,
+    FileResource,
+    FileSourceResource,
+    SourceResource,
+    may_browse_any,
+    permission_sql,
+)
 from .routes import ROUTES
 
-__all__ = ["File", "get_file"]
+__all__ = [
+    "File",
+    "FileColumnType",
+    "FileResource",
+    "FileSourceResource",
+    "SourceResource",
+    "get_file",
+]
 
 
 @hookimpl

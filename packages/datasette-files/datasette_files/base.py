@@ -16,6 +16,7 @@ __all__ = [
     "FileMetadata",
     "FileTooLarge",
     "MultipartUpload",
+    "PathOutsideRoot",
     "Storage",
     "StorageCapabilities",
     "StorageConfigError",
@@ -125,6 +126,10 @@ class UploadVerificationError(Exception):
     """A direct upload is missing from the backend or has the wrong size."""
 
 
+class PathOutsideRoot(ValueError):
+    """A storage path that would resolve outside the storage root."""
+
+
 class Storage(ABC):
     """Base class for storage backends.
 
@@ -162,19 +167,22 @@ class Storage(ABC):
         """The whole file. Prefer ``stream_file`` for anything large."""
 
     async def read_file_limited(self, path: str, max_bytes: int) -> bytes:
-        """At most ``max_bytes`` from the start of the file."""
-        chunks = []
-        remaining = max_bytes
-        async for chunk in self.stream_file(path):
-            chunks.append(chunk[:remaining])
-            remaining -= len(chunks[-1])
-            if remaining <= 0:
-                break
-        return b"".join(chunks)
+        """The whole file, or ``FileTooLarge`` if it is larger than ``max_bytes``.
+
+        The recorded size is checked first, so an oversize file is refused
+        without being read; the length read is checked again after.
+        """
+        metadata = await self.get_file_metadata(path)
+        if metadata is not None and (metadata.size or 0) > max_bytes:
+            raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+        data = await self.read_file(path)
+        if len(data) > max_bytes:
+            raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+        return data
 
     async def read_bytes(self, path: str, num_bytes: int = 2048) -> bytes:
         """The first ``num_bytes`` of the file (for previews and sniffing)."""
-        return await self.read_file_limited(path, num_bytes)
+        return await first_bytes(self.stream_file(path), num_bytes)
 
     async def stream_file(
         self, path: str, start: int = 0, end: int | None = None
@@ -266,16 +274,39 @@ class Storage(ABC):
         """Release clients and connections at shutdown."""
 
 
+async def first_bytes(chunks: AsyncIterator[bytes], num_bytes: int) -> bytes:
+    """Up to ``num_bytes`` from the start of ``chunks``, then close it."""
+    parts = []
+    remaining = num_bytes
+    try:
+        while remaining > 0:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            parts.append(chunk[:remaining])
+            remaining -= len(parts[-1])
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return b"".join(parts)
+
+
 def content_type_or_default(content_type: str | None) -> str:
     return content_type or "application/octet-stream"
 
 
 def safe_join(root: str, path: str) -> str:
-    """Join ``path`` under ``root`` and refuse anything that escapes it."""
+    """Join ``path`` under ``root``; raise ``PathOutsideRoot`` if it escapes.
+
+    Both sides are resolved first (``..``, symlinks), so nothing reaches
+    outside ``root``.
+    """
     root_real = os.path.realpath(root)
     full = os.path.realpath(os.path.join(root_real, path))
     if full != root_real and not full.startswith(root_real + os.sep):
-        raise ValueError(f"path escapes the storage root: {path!r}")
+        raise PathOutsideRoot(f"path {path!r} is outside the storage root")
     return full
 
 

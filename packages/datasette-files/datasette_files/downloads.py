@@ -97,18 +97,6 @@ class StreamingResponse:
         await send({"type": "http.response.body", "body": b""})
 
 
-async def sliced(chunks, start: int, end: int):
-    """Cut ``start..end`` (inclusive) out of a stream from byte 0."""
-    position = 0
-    async for chunk in chunks:
-        chunk_end = position + len(chunk)
-        if chunk_end > start and position <= end:
-            yield chunk[max(start - position, 0) : end - position + 1]
-        position = chunk_end
-        if position > end:
-            break
-
-
 async def started(chunks):
     """``chunks`` with the first one already read.
 
@@ -131,10 +119,3 @@ async def started(chunks):
                 await aclose()
 
     return rest()
-
-
-def stream_range(storage, path: str, start: int, end: int):
-    """A stream of bytes start..end, using the storage's Range support if any."""
-    if storage.capabilities.can_range_read:
-        return storage.stream_file(path, start, end)
-    return sliced(storage.stream_file(path), start, end)

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from .registry import FileRow
 from .sources import Source
 from .state import get_state
 
+# What ``file["..."]`` reads; 0.1a3 passed plugins a dict with these keys.
+FILE_KEYS = (
+    "id",
+    "source_slug",
+    "path",
+    "filename",
+    "content_type",
+    "content_hash",
+    "size",
+    "width",
+    "height",
+    "uploaded_by",
+    "created_at",
+    "search_text",
+    "metadata",
+)
 
-class File:
-    """A registered file. Attributes mirror the ``file`` JSON object."""
+
+class File(Mapping):
+    """A registered file. Attributes mirror the ``file`` JSON object.
+
+    It is also a read-only mapping of the same fields (``file["id"]``,
+    ``file.get("size")``, ``"id" in file``), as the ``file`` dict that
+    datasette-files 0.1a3 handed to ``file_actions`` plugins was.
+    """
 
     def __init__(self, row: FileRow, source: Source):
         self._row = row
@@ -33,12 +55,37 @@ class File:
     def __repr__(self) -> str:
         return f"<File {self.id} {self.filename!r}>"
 
+    def __getitem__(self, key: str):
+        if key not in FILE_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(FILE_KEYS)
+
+    def __len__(self) -> int:
+        return len(FILE_KEYS)
+
+    # Mapping compares by value; files with equal fields hash alike.
+    def __hash__(self) -> int:
+        return hash(self.id)
+
     async def read(self, max_bytes: int | None = None) -> bytes:
-        """The file's bytes; at most ``max_bytes`` when given."""
+        """The whole file.
+
+        With ``max_bytes``, a file larger than that raises
+        ``datasette_files.base.FileTooLarge`` instead (the storage's
+        ``read_file_limited``). For the first bytes only, use ``read_bytes``.
+        """
         storage = await self._source.ensure_ready()
         if max_bytes is not None:
             return await storage.read_file_limited(self.path, max_bytes)
         return await storage.read_file(self.path)
+
+    async def read_bytes(self, num_bytes: int = 2048) -> bytes:
+        """The first ``num_bytes`` of the file (fewer if it is shorter)."""
+        storage = await self._source.ensure_ready()
+        return await storage.read_bytes(self.path, num_bytes)
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[AsyncIterator[bytes]]:

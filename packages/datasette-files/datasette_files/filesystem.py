@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 
 from .base import (
     FileMetadata,
+    FileTooLarge,
+    PathOutsideRoot,
     Storage,
     StorageCapabilities,
     StorageConfigError,
@@ -49,6 +51,12 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
         rest = memoryview(b"".join(chunks))[written:]
         while rest:
             rest = rest[os.write(fd, rest) :]
+
+
+def _move_into_place(temp: str, full: str) -> None:
+    """Rename the finished temp file to ``full``, creating its directories."""
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    os.replace(temp, full)
 
 
 class FilesystemStorage(Storage):
@@ -110,9 +118,17 @@ class FilesystemStorage(Storage):
             raise StorageUnavailable(f"directory {self.root} is not writable")
 
     def _full(self, path: str) -> str:
+        """The absolute path for a storage path such as ``abc123/hello.txt``.
+
+        Raises ``PathOutsideRoot`` (a ``ValueError``) for a path that would
+        resolve outside the root.
+        """
         if not path or path.startswith(TEMP_PREFIX) or "\x00" in path:
             raise ValueError(f"invalid path {path!r}")
-        return safe_join(self.root, path)
+        full = safe_join(self.root, path)
+        if full == self.root:
+            raise ValueError(f"invalid path {path!r}")
+        return full
 
     def _metadata(self, path: str, full: str) -> FileMetadata | None:
         try:
@@ -146,7 +162,21 @@ class FilesystemStorage(Storage):
 
         def read():
             with open(full, "rb") as fp:
-                return fp.read(max_bytes)
+                if os.fstat(fp.fileno()).st_size > max_bytes:
+                    raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+                data = fp.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+            return data
+
+        return await _run(read)
+
+    async def read_bytes(self, path: str, num_bytes: int = 2048) -> bytes:
+        full = self._full(path)
+
+        def read():
+            with open(full, "rb") as fp:
+                return fp.read(max(num_bytes, 0))
 
         return await _run(read)
 
@@ -232,7 +262,7 @@ class FilesystemStorage(Storage):
             os.close(fd)
             fd = None
             # No other writer uses this path: names carry a fresh ULID.
-            await _run(os.replace, temp, full)
+            await _run(_move_into_place, temp, full)
         except BaseException as ex:
             # Worker threads may still be using fd: let them finish first.
             busy = [task for task in (writing, flushing) if task is not None]
@@ -266,20 +296,39 @@ class FilesystemStorage(Storage):
             pass
 
     async def list_files(self, prefix="", cursor=None, limit=100):
+        """Files under the root, nested directories included, sorted by path.
+
+        Paths use ``/`` (``abc123/hello.txt``); ``cursor`` is the last path of
+        the previous page.
+        """
+
         def scan():
-            names = sorted(
-                entry.name
-                for entry in os.scandir(self.root)
-                if entry.is_file()
-                and not entry.name.startswith(TEMP_PREFIX)
-                and entry.name.startswith(prefix)
-                and (cursor is None or entry.name > cursor)
-            )
-            page = names[:limit]
-            files = [
-                self._metadata(name, os.path.join(self.root, name)) for name in page
-            ]
-            next_cursor = page[-1] if len(names) > limit else None
+            paths = []
+            for directory, subdirectories, names in os.walk(self.root):
+                relative = os.path.relpath(directory, self.root)
+                base = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+                # Only descend where paths can still match the prefix.
+                subdirectories[:] = [
+                    name
+                    for name in subdirectories
+                    if (base + name + "/").startswith(prefix)
+                    or prefix.startswith(base + name + "/")
+                ]
+                for name in names:
+                    if not base and name.startswith(TEMP_PREFIX):
+                        continue
+                    path = base + name
+                    if path.startswith(prefix) and (cursor is None or path > cursor):
+                        paths.append(path)
+            paths.sort()
+            page = paths[:limit]
+            files = []
+            for path in page:
+                try:
+                    files.append(self._metadata(path, safe_join(self.root, path)))
+                except PathOutsideRoot:
+                    continue  # a symlink leading out of the root
+            next_cursor = page[-1] if len(paths) > limit else None
             return [f for f in files if f], next_cursor
 
         return await _run(scan)

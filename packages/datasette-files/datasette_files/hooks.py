@@ -18,7 +18,7 @@ async def file_action_links(datasette, actor, row, state, preview_bytes: int) ->
     preview = b""
     if source is not None and source.ready:
         try:
-            preview = await file.read(max_bytes=preview_bytes)
+            preview = await file.read_bytes(preview_bytes)
         except Exception as ex:  # noqa: BLE001 - a preview must not break the page
             log.warning("datasette-files: preview of %s failed: %s", row.id, ex)
     links = []

@@ -35,6 +35,8 @@ def register_files_storage_types(datasette):
 def file_actions(datasette, actor, file, preview_bytes):
     """Return a list of ``{"href": ..., "label": ...}`` links for the file page.
 
+    ``file`` is a ``datasette_files.File``; it is also a read-only mapping
+    (``file["id"]``, ``file.get("size")``), like the 0.1a3 dict.
     ``preview_bytes`` holds the first 2 KiB of the file.
     """
 

@@ -36,6 +36,10 @@ class SourceResource(Resource):
         )
 
 
+# The 0.1a3 name, for plugins that import it from datasette_files.
+FileSourceResource = SourceResource
+
+
 class FileResource(Resource):
     """One registered file; grants on its source cascade to it."""
 

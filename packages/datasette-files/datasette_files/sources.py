@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datasette.utils import StartupError
 
 from .base import Storage, StorageConfigError, StorageUnavailable
+from .compat import StorageCalls, call_shapes
 from .hookspecs import plugin_manager
 
 log = logging.getLogger("datasette_files")
@@ -68,8 +69,12 @@ class Source:
             self.ready = True
             self.error = None
 
-    async def ensure_ready(self) -> Storage:
-        """The storage, reconnecting if the backend was down; else raise."""
+    async def ensure_ready(self) -> StorageCalls:
+        """The storage, reconnecting if the backend was down; else raise.
+
+        Returned wrapped in ``StorageCalls``, which calls storages written for
+        0.1a3 with their 0.1a3 signatures.
+        """
         if not self.ready and time.monotonic() - self.last_attempt >= RETRY_SECONDS:
             try:
                 await self.connect()
@@ -79,7 +84,7 @@ class Source:
             raise SourceUnavailable(
                 f"Source '{self.slug}' is unavailable: {self.error}"
             )
-        return self.storage
+        return StorageCalls(self.storage)
 
     def mark_unavailable(self, error: str) -> None:
         """A call failed with StorageUnavailable: re-check before the next use."""
@@ -139,7 +144,10 @@ def parse_sources(plugin_config: dict, storage_types: dict[str, type]) -> list[S
 
 
 def discover_storage_types(datasette) -> dict[str, type]:
-    """storage type name → Storage class, from every plugin's hook."""
+    """storage type name → Storage class, from every plugin's hook.
+
+    Each class's method signatures are read here, once (see ``compat``).
+    """
     types = {}
     hook = plugin_manager().hook
     for classes in hook.register_files_storage_types(datasette=datasette):
@@ -148,5 +156,6 @@ def discover_storage_types(datasette) -> dict[str, type]:
             if not isinstance(name, str):
                 # storage_type declared as a property: read it off an instance.
                 name = cls().storage_type
+            call_shapes(cls)
             types[name] = cls
     return types

@@ -14,7 +14,12 @@ import pytest_asyncio
 from datasette import hookimpl
 from datasette.plugins import pm
 from datasette_files import get_file
-from datasette_files.base import FileMetadata, Storage, StorageCapabilities
+from datasette_files.base import (
+    FileMetadata,
+    FileTooLarge,
+    Storage,
+    StorageCapabilities,
+)
 
 ALICE = {"id": "alice"}
 
@@ -116,7 +121,11 @@ async def test_get_file_reads_through_the_storage(memory_ds, upload):
     file = await get_file(ds, uploaded["id"])
     assert (file.id, file.filename, file.size) == (uploaded["id"], "fox.txt", len(DATA))
     assert await file.read() == DATA
-    assert await file.read(max_bytes=3) == b"The"
+    assert await file.read_bytes(3) == b"The"
+    # read(max_bytes=) is all or nothing, as in 0.1a3.
+    assert await file.read(max_bytes=len(DATA)) == DATA
+    with pytest.raises(FileTooLarge):
+        await file.read(max_bytes=3)
     async with file.open() as chunks:
         assert b"".join([chunk async for chunk in chunks]) == DATA
     assert await get_file(ds, "df-doesnotexist") is None

@@ -83,7 +83,7 @@ async def importable(request, datasette) -> tuple[File, str, list[str]]:
 
 async def read_head(file: File, max_bytes: int) -> bytes:
     try:
-        return await file.read(max_bytes=max_bytes)
+        return await file.read_bytes(max_bytes)
     except FileNotFoundError:
         raise ClientError(404, "The file is missing from its storage") from None
 

@@ -158,7 +158,7 @@ class Thumbnailer:
             # Read at most the limit: the recorded size when known, else one
             # byte more than the limit to see whether the file is larger.
             limit = policy.max_bytes + 1 if file.size is None else file.size
-            data = await file.read(max_bytes=limit)
+            data = await file.read_bytes(limit)
         except FileNotFoundError:
             return CachedThumbnail(FAILED, name, "missing from its storage")
         except (SourceUnavailable, StorageUnavailable) as ex:

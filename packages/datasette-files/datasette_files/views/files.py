@@ -12,7 +12,6 @@ from ..downloads import (
     download_headers,
     parse_range,
     started,
-    stream_range,
 )
 from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
@@ -132,12 +131,12 @@ async def download_view(request, datasette):
         headers["content-length"] = str(size)
         if size == 0:
             return Response(b"", headers=headers, content_type=content_type)
-        status, chunks = 200, stream_range(storage, row.path, 0, size - 1)
+        status, chunks = 200, storage.stream_file(row.path, 0, size - 1)
     else:
         start, end = byte_range
         headers["content-length"] = str(end - start + 1)
         headers["content-range"] = f"bytes {start}-{end}/{size}"
-        status, chunks = 206, stream_range(storage, row.path, start, end)
+        status, chunks = 206, storage.stream_file(row.path, start, end)
     # A backend failure on the first read is still a JSON error, not a 200.
     chunks = await call_storage(source, started(chunks))
     return StreamingResponse(chunks, status, headers, content_type)
