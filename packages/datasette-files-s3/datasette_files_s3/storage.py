@@ -142,7 +142,7 @@ class S3Storage(DirectUploads, Storage):
         """
         data = await self.read_bytes(path, max(max_bytes, 0) + 1)
         if len(data) > max_bytes:
-            raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+            raise FileTooLarge.for_limit(max_bytes)
         return data
 
     async def read_bytes(self, path: str, num_bytes: int = 2048) -> bytes:

@@ -174,10 +174,10 @@ class Storage(ABC):
         """
         metadata = await self.get_file_metadata(path)
         if metadata is not None and (metadata.size or 0) > max_bytes:
-            raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+            raise FileTooLarge.for_limit(max_bytes)
         data = await self.read_file(path)
         if len(data) > max_bytes:
-            raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+            raise FileTooLarge.for_limit(max_bytes)
         return data
 
     async def read_bytes(self, path: str, num_bytes: int = 2048) -> bytes:

@@ -163,10 +163,10 @@ class FilesystemStorage(Storage):
         def read():
             with open(full, "rb") as fp:
                 if os.fstat(fp.fileno()).st_size > max_bytes:
-                    raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+                    raise FileTooLarge.for_limit(max_bytes)
                 data = fp.read(max_bytes + 1)
             if len(data) > max_bytes:
-                raise FileTooLarge(f"File exceeds the {max_bytes} byte limit")
+                raise FileTooLarge.for_limit(max_bytes)
             return data
 
         return await _run(read)
