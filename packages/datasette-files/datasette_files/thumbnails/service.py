@@ -18,7 +18,15 @@ from ..base import StorageUnavailable
 from ..files import File
 from ..registry import FileRow
 from ..sources import SourceUnavailable
-from .cache import FAILED, OK, SKIPPED, TRANSIENT, CachedThumbnail, ThumbnailCache
+from .cache import (
+    ADOPTED_KEY,
+    FAILED,
+    OK,
+    SKIPPED,
+    TRANSIENT,
+    CachedThumbnail,
+    ThumbnailCache,
+)
 from .generators import (
     Thumbnail,
     ThumbnailFailed,
@@ -73,21 +81,28 @@ class Thumbnailer:
 
         ``(None, True)``: no generator takes this file. ``(None, False)``:
         still being made. ``final`` is False for a transient failure too.
+        A thumbnail adopted from 0.1a3 stands in, without waiting, while ours
+        is made or after a transient failure, and is final when no generator
+        takes the file.
         """
         file = self._file(row)
         generator = self.generator_for(file) if file is not None else None
         if generator is None:
-            return None, True
+            return await self.cache.get(row.id, ADOPTED_KEY), True
         key = self.cache_key(generator)
         entry = await self.cache.get(row.id, key)
-        if entry is not None and entry.is_current(time.time()):
-            return entry, entry.outcome != TRANSIENT
-        task = self._start(file, generator, key)
-        try:
-            entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
-        except asyncio.TimeoutError:
-            return None, False
-        return entry, entry.outcome != TRANSIENT
+        if entry is None or not entry.is_current(time.time()):
+            task = self._start(file, generator, key)
+            adopted = await self.cache.get(row.id, ADOPTED_KEY)
+            if adopted is not None:
+                return adopted, False
+            try:
+                entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
+            except asyncio.TimeoutError:
+                return None, False
+        if entry.outcome == TRANSIENT:
+            return await self.cache.get(row.id, ADOPTED_KEY) or entry, False
+        return entry, True
 
     def schedule(self, row: FileRow) -> None:
         """Make the thumbnail in the background (after an upload completes)."""
