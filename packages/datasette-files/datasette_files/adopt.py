@@ -92,7 +92,12 @@ def _columns(conn, table: str) -> set[str]:
 
 
 def _file_select(columns: set[str]) -> str:
-    """The 0.1a3 files not considered yet, as rows of ``FILE_COLUMNS``."""
+    """The 0.1a3 files not considered yet, as rows of ``FILE_COLUMNS``.
+
+    In the old table's rowid order, which is the order 0.1a3 registered them
+    in, so search (newest first by rowid) keeps their order. No ORDER BY:
+    sorting the rows would triple the time of a 100k-file adoption.
+    """
 
     def old(name: str) -> str:
         return f"f.{name}" if name in columns else "NULL"
@@ -112,8 +117,14 @@ def _file_select(columns: set[str]) -> str:
         FROM {OLD_FILES} f LEFT JOIN {OLD_SOURCES} s ON s.id = f.source_id
         WHERE {NOT_CONSIDERED.format(alias="f", column="id", kind="file")}
             AND f.path IS NOT NULL
-        ORDER BY {old("created_at")}, f.id
     """
+
+
+def _has_new(conn, table: str, column: str, kind: str) -> bool:
+    """Whether ``table`` has rows not considered yet: one walk, no writes."""
+    new = NOT_CONSIDERED.format(alias="o", column=column, kind=kind)
+    sql = f"SELECT EXISTS (SELECT 1 FROM {table} o WHERE {new})"
+    return bool(conn.execute(sql).fetchone()[0])
 
 
 def _adopt_files(conn, report: AdoptionReport, columns: set[str], now: str) -> None:
@@ -132,8 +143,9 @@ def _adopt_files(conn, report: AdoptionReport, columns: set[str], now: str) -> N
     ).rowcount
     report.unconfigured = dict(
         conn.execute(
+            # CROSS JOIN: walk the new old rows, not all of files_files.
             f"SELECT ff.source_slug, count(*) FROM {OLD_FILES} f "
-            "JOIN files_files ff ON ff.id = f.id "
+            "CROSS JOIN files_files ff ON ff.id = f.id "
             f"WHERE {new} AND ff.source_slug NOT IN "
             "(SELECT slug FROM files_sources WHERE active = 1) "
             "GROUP BY ff.source_slug"
@@ -228,8 +240,9 @@ def adopt(conn) -> AdoptionReport | None:
     )
     report = AdoptionReport()
     now = utcnow_iso()
-    _adopt_files(conn, report, columns[OLD_FILES], now)
-    if thumbnails:
+    if _has_new(conn, OLD_FILES, "id", "file"):
+        _adopt_files(conn, report, columns[OLD_FILES], now)
+    if thumbnails and _has_new(conn, OLD_THUMBNAILS, "file_id", "thumbnail"):
         _adopt_thumbnails(conn, report, now)
     report.earlier = (
         conn.execute(
