@@ -253,9 +253,18 @@ async def test_adopted_files_keep_their_ids_and_metadata(old, start, caplog):
 
 
 @pytest.mark.asyncio
-async def test_files_of_unconfigured_sources_are_kept_hidden(old, start, json_error):
-    ds = await start()
+async def test_files_of_unconfigured_sources_are_kept_hidden(
+    old, start, json_error, caplog
+):
+    # A source id with no source row: kept too, under a slug no one uses.
+    old.add_file(old_id(9), "lost.txt", b"lost", source_id=7)
+    with caplog.at_level(logging.INFO, logger="datasette_files"):
+        ds = await start()
+    assert "hidden until configured: 0.1a3-source-7 (1), retired (1)" in (
+        adoption_log(caplog)
+    )
     json_error(await file_json(ds, RETIRED), 404)
+    json_error(await file_json(ds, old_id(9)), 404)
     found = await ds.client.get(
         "/-/files/search.json", params={"q": "old"}, actor=ALICE
     )
@@ -425,3 +434,48 @@ async def test_file_columns_holding_adopted_ids_render(old, start, tmp_path):
     body = batch.json()
     assert body["files"][REPORT]["filename"] == "report.txt"
     assert body["missing"] == [RETIRED]
+
+
+@pytest.mark.asyncio
+async def test_an_older_schema_with_fewer_columns_is_adopted(tmp_path, start):
+    conn = sqlite3.connect(tmp_path / "internal.db")
+    conn.executescript(
+        """
+        CREATE TABLE datasette_files_sources (id INTEGER PRIMARY KEY, slug TEXT);
+        CREATE TABLE datasette_files (id TEXT PRIMARY KEY, source_id INTEGER,
+            path TEXT, filename TEXT, size INTEGER, created_at TEXT);
+        INSERT INTO datasette_files_sources VALUES (1, 'files');
+        INSERT INTO datasette_files VALUES
+            ('df-01jbq000000000000000000001', 1, 'a.txt', 'a.txt', 3,
+             '2024-12-01 10:00:00');
+        """
+    )
+    conn.close()
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "a.txt").write_bytes(b"abc")
+    ds = await start()
+    file = (await file_json(ds, REPORT)).json()["file"]
+    assert (file["filename"], file["size"], file["search_text"]) == ("a.txt", 3, "")
+    assert file["created_at"] == "2024-12-01 10:00:00"
+    download = await ds.client.get(file["download_url"], actor=ALICE)
+    assert download.content == b"abc"
+
+
+@pytest.mark.asyncio
+async def test_an_unrecognisable_old_table_does_not_stop_startup(
+    tmp_path, start, caplog
+):
+    conn = sqlite3.connect(tmp_path / "internal.db")
+    conn.executescript(
+        """
+        CREATE TABLE datasette_files_sources (id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE datasette_files (id TEXT PRIMARY KEY, source_id INTEGER);
+        """
+    )
+    conn.close()
+    with caplog.at_level(logging.INFO, logger="datasette_files"):
+        ds = await start()
+    assert "not adopting the 0.1a3 registry" in caplog.text
+    assert (
+        await ds.client.get("/-/files/sources.json", actor=ALICE)
+    ).status_code == 200
