@@ -18,6 +18,7 @@ tables that ``registry.py`` creates.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 
 from .registry import FILE_COLUMNS, utcnow_iso
@@ -47,7 +48,8 @@ class AdoptionReport:
     adopted: int = 0
     present: int = 0  # the id already was in our registry: left as it was
     unconfigured: dict[str, int] = field(default_factory=dict)  # slug → files
-    skipped: list[str] = field(default_factory=list)  # (source, path) taken
+    # Not adopted: their (source, path) belongs to another file (or no path).
+    skipped: list[str] = field(default_factory=list)
     thumbnails: int = 0
     thumbnails_skipped: int = 0
     earlier: int = 0  # old files handled by earlier startups
@@ -71,7 +73,8 @@ class AdoptionReport:
             f"datasette-files: adopted the 0.1a3 registry: {self.adopted} files "
             f"adopted ({hidden} of them in unconfigured sources), "
             f"{self.present} already present, {len(self.skipped)} skipped "
-            f"(their source and path belong to another file), {self.thumbnails} thumbnails adopted "
+            "(their source and path belong to another file), "
+            f"{self.thumbnails} thumbnails adopted "
             f"({self.thumbnails_skipped} skipped), {self.earlier} adopted earlier"
         )
         if self.unconfigured:
@@ -88,7 +91,7 @@ class AdoptionReport:
 
 
 def _columns(conn, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    return {row[1] for row in conn.execute(f"PRAGMA table_xinfo({table})")}
 
 
 def _file_select(columns: set[str]) -> str:
@@ -256,8 +259,16 @@ def adopt(conn) -> AdoptionReport | None:
 
 
 async def adopt_0_1a3(db) -> AdoptionReport | None:
-    """Adopt a 0.1a3 registry found in the internal database ``db``; log it."""
-    report = await db.execute_write_fn(adopt)
+    """Adopt a 0.1a3 registry found in the internal database ``db``; log it.
+
+    A database error rolls the adoption back and is logged; Datasette starts
+    anyway and the next startup tries again.
+    """
+    try:
+        report = await db.execute_write_fn(adopt)
+    except sqlite3.Error as ex:
+        log.error("datasette-files: adopting the 0.1a3 registry failed: %s", ex)
+        return None
     if report is None:
         return None
     if report.changed:

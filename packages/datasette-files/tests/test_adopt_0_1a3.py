@@ -479,3 +479,31 @@ async def test_an_unrecognisable_old_table_does_not_stop_startup(
     assert (
         await ds.client.get("/-/files/sources.json", actor=ALICE)
     ).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_a_failed_adoption_is_rolled_back_and_logged(tmp_path, start, caplog):
+    conn = sqlite3.connect(tmp_path / "internal.db")
+    conn.executescript(
+        """
+        CREATE TABLE datasette_files_sources (id INTEGER PRIMARY KEY, slug TEXT);
+        INSERT INTO datasette_files_sources VALUES (1, 'files');
+        CREATE TABLE datasette_files (id TEXT PRIMARY KEY, source_id INTEGER,
+            broken TEXT);
+        INSERT INTO datasette_files (id, source_id, broken) VALUES
+            ('df-01jbq000000000000000000001', 1, '"fine.txt"'),
+            ('df-01jbq000000000000000000002', 1, 'not json');
+        -- Reading the second row's path is an SQL error.
+        ALTER TABLE datasette_files ADD COLUMN
+            path TEXT GENERATED ALWAYS AS (json_extract(broken, '$')) VIRTUAL;
+        """
+    )
+    conn.close()
+    with caplog.at_level(logging.INFO, logger="datasette_files"):
+        ds = await start()
+    assert "adopting the 0.1a3 registry failed: malformed JSON" in caplog.text
+    assert await rows(ds, "SELECT * FROM files_files") == []
+    assert await rows(ds, "SELECT * FROM files_adopted") == []
+    assert (
+        await ds.client.get("/-/files/sources.json", actor=ALICE)
+    ).status_code == 200
