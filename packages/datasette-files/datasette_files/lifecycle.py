@@ -7,6 +7,7 @@ import logging
 import os
 
 from . import uploads
+from .adopt import adopt_0_1a3
 from .hashing import Hasher
 from .hookspecs import plugin_manager
 from .imports import start_imports
@@ -62,6 +63,8 @@ async def start_files(datasette) -> None:
     state.hasher = Hasher(state)
     state.thumbnailer = start_thumbnailer(datasette, state, plugin_config)
     await registry.sync_sources({s.slug: s.storage_type for s in sources})
+    # After sync_sources, so files of unconfigured sources are reported.
+    await adopt_0_1a3(registry.db)
     set_state(datasette, state)
     if state.internal_is_temporary and sources:
         log.warning(TEMPORARY_WARNING)

@@ -180,6 +180,20 @@ MIGRATIONS = [
             AND content_hash NOT GLOB '*[^0-9a-fA-F]*';
         """,
     ),
+    (
+        # Rows of a datasette-files 0.1a3 registry already considered for
+        # adoption (adopt.py), so a file deleted here is never adopted again.
+        "007_adopted_0_1a3",
+        """
+        CREATE TABLE IF NOT EXISTS files_adopted (
+            kind TEXT NOT NULL,
+            old_id TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            adopted_at TEXT NOT NULL,
+            PRIMARY KEY (kind, old_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 FILE_COLUMNS = (

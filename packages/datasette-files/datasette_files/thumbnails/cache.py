@@ -16,6 +16,9 @@ OK = "ok"
 SKIPPED = "skipped"  # the policy refused the input: final
 FAILED = "failed"  # the input is broken: final
 TRANSIENT = "transient"  # retried once retry_at has passed
+# A thumbnail adopted from a datasette-files 0.1a3 registry (adopt.py): made
+# under an unknown policy, so it is shown only until ours has an answer.
+ADOPTED_KEY = "adopted:0.1a3"
 
 COLUMNS = "outcome, generator, reason, content_type, data, etag, attempts, retry_at"
 
@@ -55,13 +58,17 @@ class ThumbnailCache:
     async def put(self, file_id: str, cache_key: str, entry: CachedThumbnail) -> None:
         """Store ``entry``, replacing any other key's row for the file.
 
-        Nothing is stored for a file deleted while its thumbnail was made.
+        Nothing is stored for a file deleted while its thumbnail was made. An
+        adopted 0.1a3 thumbnail outlives a transient failure, not a final
+        answer.
         """
 
         def run(conn):
             with conn:
                 conn.execute(
-                    "DELETE FROM files_thumbnails WHERE file_id = ?", [file_id]
+                    "DELETE FROM files_thumbnails WHERE file_id = ? "
+                    "AND NOT (cache_key = ? AND ?)",
+                    [file_id, ADOPTED_KEY, entry.outcome == TRANSIENT],
                 )
                 conn.execute(
                     f"""

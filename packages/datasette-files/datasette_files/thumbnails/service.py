@@ -20,7 +20,15 @@ from ..base import StorageUnavailable
 from ..files import File
 from ..registry import FileRow
 from ..sources import SourceUnavailable
-from .cache import FAILED, OK, SKIPPED, TRANSIENT, CachedThumbnail, ThumbnailCache
+from .cache import (
+    ADOPTED_KEY,
+    FAILED,
+    OK,
+    SKIPPED,
+    TRANSIENT,
+    CachedThumbnail,
+    ThumbnailCache,
+)
 from .generators import (
     Thumbnail,
     ThumbnailFailed,
@@ -76,22 +84,29 @@ class Thumbnailer:
 
         ``(None, True)``: no generator takes this file. ``(None, False)``:
         still being made. ``final`` is False for a transient failure too.
+        A thumbnail adopted from 0.1a3 stands in, without waiting, while ours
+        is made or after a transient failure, and is final when no generator
+        takes the file.
         """
         file = self._file(row)
         generator = await self.generator_for(file) if file is not None else None
         if generator is None:
-            return None, True
+            return await self.cache.get(row.id, ADOPTED_KEY), True
         entry = await self.cache.get(row.id, self.cache_key(generator))
-        if entry is not None and entry.is_current(time.time()):
-            return entry, entry.outcome != TRANSIENT
-        task = self._start(file, generator)
-        try:
-            entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
-        except asyncio.TimeoutError:
-            return None, False
-        if entry is None:  # the task found no generator after all
-            return None, True
-        return entry, entry.outcome != TRANSIENT
+        if entry is None or not entry.is_current(time.time()):
+            task = self._start(file, generator)
+            adopted = await self.cache.get(row.id, ADOPTED_KEY)
+            if adopted is not None:
+                return adopted, False
+            try:
+                entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
+            except asyncio.TimeoutError:
+                return None, False
+            if entry is None:  # the task found no generator after all
+                return None, True
+        if entry.outcome == TRANSIENT:
+            return await self.cache.get(row.id, ADOPTED_KEY) or entry, False
+        return entry, True
 
     def schedule(self, row: FileRow) -> None:
         """Make the thumbnail in the background (after an upload completes).

@@ -60,8 +60,13 @@ async def thumbnail_view(request, datasette):
         log.exception("datasette-files: thumbnail lookup for %s failed", row.id)
         entry, final = None, False
     if entry is not None and entry.outcome == OK:
+        # Not final: a thumbnail adopted from 0.1a3, shown until ours is made.
         return image_response(
-            request, entry.data, entry.content_type, entry.etag, FINAL
+            request,
+            entry.data,
+            entry.content_type,
+            entry.etag,
+            FINAL if final else PENDING,
         )
     svg = type_icon_svg(row.filename, row.content_type).encode("utf-8")
     etag = '"i-' + hashlib.sha256(svg).hexdigest()[:24] + '"'
