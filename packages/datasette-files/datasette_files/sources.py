@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datasette.utils import StartupError
 
 from .base import Storage, StorageConfigError, StorageUnavailable
-from .hookspecs import plugin_manager
+from .hookspecs import hook_results, plugin_failed
 
 log = logging.getLogger("datasette_files")
 
@@ -139,14 +139,42 @@ def parse_sources(plugin_config: dict, storage_types: dict[str, type]) -> list[S
 
 
 def discover_storage_types(datasette) -> dict[str, type]:
-    """storage type name → Storage class, from every plugin's hook."""
+    """storage type name → Storage class, from every plugin's hook.
+
+    Each plugin is called on its own: one whose hook raises, or returns
+    something other than Storage classes with a ``storage_type``, is logged
+    with its name and skipped, and every other plugin's storages still load.
+    """
     types = {}
-    hook = plugin_manager().hook
-    for classes in hook.register_files_storage_types(datasette=datasette):
-        for cls in classes or []:
-            name = cls.storage_type
-            if not isinstance(name, str):
-                # storage_type declared as a property: read it off an instance.
-                name = cls().storage_type
+    hook = "register_files_storage_types"
+    for plugin_name, classes in hook_results(hook, datasette=datasette):
+        if classes is None:
+            continue
+        if not isinstance(classes, (list, tuple)):
+            plugin_failed(plugin_name, hook, "did not return a list of classes")
+            continue
+        for cls in classes:
+            name = storage_type_of(cls)
+            if name is None:
+                plugin_failed(
+                    plugin_name,
+                    hook,
+                    f"{cls!r} is not a Storage class with a storage_type string",
+                )
+                continue
             types[name] = cls
     return types
+
+
+def storage_type_of(cls) -> str | None:
+    """The ``storage_type`` of a Storage class, or None if it is not one."""
+    if not isinstance(cls, type) or not issubclass(cls, Storage):
+        return None
+    name = getattr(cls, "storage_type", None)
+    if not isinstance(name, str):
+        # storage_type declared as a property: read it off an instance.
+        try:
+            name = cls().storage_type
+        except Exception:  # noqa: BLE001 - still abstract, or a broken __init__
+            return None
+    return name if isinstance(name, str) and name else None

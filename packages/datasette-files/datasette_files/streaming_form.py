@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 MAX_FIELD_BYTES = 4096
@@ -17,7 +18,7 @@ MAX_FIELDS = 20
 
 
 class FormError(ValueError):
-    pass
+    """The body is not a form we can read: the client's fault (a 400)."""
 
 
 async def read_body(receive) -> AsyncIterator[bytes]:
@@ -127,7 +128,12 @@ class StreamingForm:
                 if not self._ended:
                     raise FormError("multipart body ended unexpectedly") from None
                 return None
-            self.parser.write(chunk)
+            try:
+                self.parser.write(chunk)
+            except MultipartParseError as ex:
+                # Bytes that break the multipart grammar are the client's
+                # fault; the parser's message says where (an offset).
+                raise FormError(f"malformed multipart body: {ex}") from None
         return self.events.popleft()
 
     async def file_stream(self, name: str = "file") -> AsyncIterator[bytes]:
