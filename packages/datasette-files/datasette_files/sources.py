@@ -22,7 +22,9 @@ from .hookspecs import hook_results, plugin_failed
 log = logging.getLogger("datasette_files")
 
 SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Defaults of the source_retry_interval and source_connect_timeout settings.
 RETRY_SECONDS = 2.0
+CONNECT_TIMEOUT = 30.0
 
 
 class SourceUnavailable(Exception):
@@ -41,7 +43,13 @@ class Source:
     ready: bool = False
     error: str | None = None
     last_attempt: float = 0.0
+    # After a failed attempt, requests fail fast for this many seconds.
+    retry_interval: float = RETRY_SECONDS
+    # How long one attempt to connect may take, and so how long requests
+    # that wait for a reconnection wait at most.
+    connect_timeout: float = CONNECT_TIMEOUT
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _reconnect: asyncio.Task | None = None
 
     @property
     def capabilities(self):
@@ -52,14 +60,19 @@ class Source:
         return self.storage.capabilities.max_file_size
 
     async def connect(self) -> None:
-        """Configure the storage; StorageUnavailable leaves it not ready."""
+        """Configure the storage, within ``connect_timeout``; an outage (or
+        no answer in time) leaves it not ready, a config error raises."""
         async with self._lock:
             if self.ready:
                 return
             self.last_attempt = time.monotonic()
             try:
-                await self.storage.configure(dict(self.config), self.get_secret)
-                await self.storage.check_available()
+                await asyncio.wait_for(self._configure(), self.connect_timeout)
+            except asyncio.TimeoutError:
+                self.error = (
+                    f"no answer from the backend within {self.connect_timeout:g}s"
+                )
+                return
             except StorageUnavailable as ex:
                 self.error = str(ex) or "backend unavailable"
                 return
@@ -68,24 +81,51 @@ class Source:
             self.ready = True
             self.error = None
 
+    async def _configure(self) -> None:
+        await self.storage.configure(dict(self.config), self.get_secret)
+        await self.storage.check_available()
+
     async def ensure_ready(self) -> Storage:
-        """The storage, reconnecting if the backend was down; else raise."""
-        if not self.ready and time.monotonic() - self.last_attempt >= RETRY_SECONDS:
-            try:
-                await self.connect()
-            except StartupError as ex:
-                self.error = str(ex)
+        """The storage, reconnecting if the backend was down; else raise.
+
+        One reconnection at a time: every request that arrives while one is
+        under way waits for its outcome (at most ``connect_timeout``), so a
+        burst after an outage makes one attempt and shares its result, all
+        succeeding or all getting the same 503.
+        """
+        if self.ready:
+            return self.storage
+        attempt = self._reconnect
+        if attempt is None and time.monotonic() - self.last_attempt >= (
+            self.retry_interval
+        ):
+            attempt = self._reconnect = asyncio.create_task(self._reconnect_once())
+        if attempt is not None:
+            # Shielded: a request that gives up does not cancel the attempt
+            # the others are waiting for.
+            await asyncio.shield(attempt)
         if not self.ready:
             raise SourceUnavailable(
                 f"Source '{self.slug}' is unavailable: {self.error}"
             )
         return self.storage
 
+    async def _reconnect_once(self) -> None:
+        try:
+            await self.connect()
+        except StartupError as ex:
+            self.error = str(ex)
+        except Exception as ex:  # noqa: BLE001 - a storage bug is an outage here
+            log.exception("datasette-files: reconnecting source %s failed", self.slug)
+            self.error = f"reconnecting failed ({type(ex).__name__})"
+        finally:
+            self._reconnect = None
+
     def mark_unavailable(self, error: str) -> None:
         """A call failed with StorageUnavailable: re-check before the next use."""
         self.ready = False
         self.error = error
-        self.last_attempt = time.monotonic() - RETRY_SECONDS
+        self.last_attempt = time.monotonic() - self.retry_interval
 
 
 def config_error_message(slug: str, ex: Exception) -> str:

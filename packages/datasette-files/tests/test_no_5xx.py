@@ -2,6 +2,9 @@
 
 - A multipart body that breaks the multipart grammar is a 400 JSON error;
   the pending upload is left as it was, so the client may send it again.
+- Requests that arrive while an unavailable source reconnects wait for that
+  one attempt (at most ``source_connect_timeout``) and share its outcome
+  (the S3 version, with a real broker: test_broker_e2e.py).
 - A plugin whose ``file_actions`` or ``register_files_storage_types`` hook
   raises or returns junk is logged by name and skipped; the file page, the
   JSON and uploads work without its contribution.
@@ -9,12 +12,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 from datasette import hookimpl
 from datasette.plugins import pm
-from datasette_files.base import FileMetadata, Storage, StorageCapabilities
+from datasette_files.base import (
+    FileMetadata,
+    Storage,
+    StorageCapabilities,
+    StorageUnavailable,
+)
 
 ALICE = {"id": "alice"}
 FORM = {"content-type": "multipart/form-data; boundary=x"}
@@ -254,3 +263,57 @@ async def test_broken_storage_plugins_do_not_stop_the_other_storages(
     # Each junk class is reported, the plugin named each time.
     assert len(failures_of(caplog, "test-junk-storages")) >= 4
     assert not failures_of(caplog, "test-memory-storages")
+
+
+# Reconnection bursts
+
+
+class Gate:
+    """The backend of a GatedStorage: ``mode`` is "down", "hang" or "up"."""
+
+    mode = "down"
+    configured = 0
+
+
+class GatedStorage(NoTypeStorage):
+    storage_type = "gated"
+    capabilities = StorageCapabilities(can_upload=True)
+
+    async def configure(self, config, get_secret):
+        Gate.configured += 1
+        if Gate.mode == "hang":
+            await asyncio.Event().wait()
+        if Gate.mode == "down":
+            raise StorageUnavailable("connection refused")
+
+
+class GatedStorages:
+    @hookimpl
+    def register_files_storage_types(self, datasette):
+        return [GatedStorage]
+
+
+async def test_a_reconnection_that_hangs_is_bounded_and_shared(
+    make_ds, api, registered, json_error
+):
+    registered(GatedStorages(), "test-gated-storages")
+    Gate.mode, Gate.configured = "hang", 0
+    # Startup is bounded too: the source starts unavailable.
+    ds = await make_ds(
+        sources={"gated": {"storage": "gated"}},
+        plugin={"source_retry_interval": 0, "source_connect_timeout": 0.2},
+    )
+    assert Gate.configured == 1
+
+    hung = await asyncio.gather(*(api.prepare(ds, "gated") for _ in range(10)))
+    assert Gate.configured == 2
+    for response in hung:
+        body = json_error(response, 503)
+        assert body["errors"] == [
+            "Source 'gated' is unavailable: no answer from the backend within 0.2s"
+        ]
+
+    Gate.mode = "up"
+    recovered = await asyncio.gather(*(api.prepare(ds, "gated") for _ in range(10)))
+    assert [response.status_code for response in recovered] == [201] * 10
+    assert Gate.configured == 3
