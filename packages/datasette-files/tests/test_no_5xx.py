@@ -18,6 +18,7 @@ import logging
 import pytest
 from datasette import hookimpl
 from datasette.plugins import pm
+from datasette.utils import StartupError
 from datasette_files.base import (
     FileMetadata,
     Storage,
@@ -317,3 +318,56 @@ async def test_a_reconnection_that_hangs_is_bounded_and_shared(
     recovered = await asyncio.gather(*(api.prepare(ds, "gated") for _ in range(10)))
     assert [response.status_code for response in recovered] == [201] * 10
     assert Gate.configured == 3
+
+
+# Stalled uploads
+
+
+async def test_a_stalled_upload_times_out_and_the_token_stays_usable(
+    make_ds, api, snapshot, json_error
+):
+    ds = await make_ds(plugin={"upload_idle_timeout": 0.2})
+    token = (await api.prepare(ds, "files", "a.txt", 10)).json()["upload_token"]
+    before = await snapshot(ds)
+    released = asyncio.Event()
+
+    async def five_bytes_then_silence():
+        yield b"01234"
+        await released.wait()
+
+    try:
+        response = await ds.client.post(
+            "/-/files/upload/files/-/upload",
+            content=five_bytes_then_silence(),
+            headers={
+                "content-type": "application/octet-stream",
+                "x-upload-token": token,
+            },
+            actor=ALICE,
+        )
+    finally:
+        released.set()
+
+    body = json_error(response, 408)
+    assert "0.2 seconds" in body["errors"][0]
+    # The partial temp file is gone and the pending upload is back to
+    # "prepared": the same token can send the file again.
+    assert await snapshot(ds) == before
+    assert (await api.send(ds, "files", token, b"0123456789")).status_code == 200
+    assert (await api.complete(ds, "files", token)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"upload_idle_timeout": 0},
+        {"upload_idle_timeout": "soon"},
+        {"upload_idle_timeout": True},
+        {"source_connect_timeout": -1},
+        {"source_retry_interval": -1},
+    ],
+)
+async def test_timeout_settings_are_validated(make_ds, setting):
+    with pytest.raises(StartupError) as error:
+        await make_ds(plugin=setting)
+    assert next(iter(setting)) in str(error.value)
