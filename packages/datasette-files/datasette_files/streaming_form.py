@@ -17,7 +17,6 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 MAX_FIELD_BYTES = 4096
 MAX_FIELDS = 20
-MAX_HEADER_BYTES = 8192
 
 
 class FormError(ValueError):
@@ -105,10 +104,7 @@ class StreamingForm:
 
     def _on_header_value(self, data, start, end):
         key = self._header_field
-        value = self._headers.get(key, b"") + data[start:end]
-        if len(value) > MAX_HEADER_BYTES:
-            raise FormError("a form part's header is too long")
-        self._headers[key] = value
+        self._headers[key] = self._headers.get(key, b"") + data[start:end]
 
     def _on_headers_finished(self):
         _, options = parse_options_header(
