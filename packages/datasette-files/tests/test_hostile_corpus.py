@@ -264,6 +264,16 @@ def almost_ulid_cases() -> list[Case]:
         )
         cases.append(
             Case(
+                f"id {name}: update",
+                NOTHING,
+                404,
+                post_raw(
+                    f"/-/files/{file_id}/-/update", b'{"update": {"search_text": "x"}}'
+                ),
+            )
+        )
+        cases.append(
+            Case(
                 f"id {name}: delete",
                 NOTHING,
                 404,
