@@ -9,10 +9,13 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import pytest
 import pytest_asyncio
+from datasette.app import Datasette
+from datasette_files import sources
 from datasette_files.base import StorageUnavailable
 from datasette_files_s3 import S3Storage
 
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.asyncio
 MiB = 1024 * 1024
 BROKER_SECRET = "e2e-broker-secret"
 BUCKET = "broker-e2e"
+RETRY_INTERVAL = 30
 
 
 class Broker:
@@ -232,3 +236,91 @@ async def test_wrong_broker_secret_is_unavailable_not_leaked(seaweedfs):
         await storage.close()
     assert "HTTP 403" in str(info.value)
     assert "not-the-secret" not in str(info.value)
+
+
+@pytest_asyncio.fixture
+async def brokered_ds(seaweedfs, tmp_path, monkeypatch):
+    """(broker, ds, clock): a Datasette whose ``s3`` source gets credentials
+    from a broker that is down at startup. ``clock.advance(seconds)`` moves
+    the sources' clock (retry interval) without waiting."""
+    seaweedfs.make_bucket(BUCKET)
+    now = [time.monotonic()]
+    monkeypatch.setattr(sources, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    clock = SimpleNamespace(
+        advance=lambda seconds: now.__setitem__(0, now[0] + seconds)
+    )
+    folder = f"s3://{BUCKET}/team-{uuid.uuid4().hex[:8]}/"
+    # Credentials that outlive the test: no refresh calls in the counts.
+    with Broker(seaweedfs.key_pairs, folder, lifetime=600) as broker:
+        broker.failing = True
+        config = {
+            "permissions": {
+                "files-browse": {"id": "alice"},
+                "files-upload": {"id": "alice"},
+            },
+            "plugins": {
+                "datasette-files": {
+                    "source_retry_interval": RETRY_INTERVAL,
+                    "sources": {
+                        "team": {
+                            "storage": "s3",
+                            "config": {
+                                "credentials_url": broker.url,
+                                "credentials_url_secret": BROKER_SECRET,
+                                "endpoint_url": seaweedfs.endpoint_url,
+                                "region": seaweedfs.region,
+                            },
+                        }
+                    },
+                }
+            },
+        }
+        ds = Datasette(config=config, internal=str(tmp_path / "internal.db"))
+        await ds.invoke_startup()
+        try:
+            yield broker, ds, clock
+        finally:
+            await ds.invoke_shutdown()
+
+
+async def burst_of_prepares(ds, count: int) -> list:
+    return await asyncio.gather(
+        *(
+            ds.client.post(
+                "/-/files/upload/team/-/prepare",
+                json={"filename": f"f{i}.txt", "content_type": "text/plain", "size": 1},
+                actor={"id": "alice"},
+            )
+            for i in range(count)
+        )
+    )
+
+
+async def test_a_burst_during_reconnection_shares_one_broker_call(brokered_ds):
+    broker, ds, clock = brokered_ds
+    assert broker.calls == 1  # startup's attempt, refused
+    # Within the retry interval: a 503 straight away, the broker left alone.
+    [early] = await burst_of_prepares(ds, 1)
+    assert early.status_code == 503, early.text
+    assert broker.calls == 1
+
+    # Still down when the interval is up: the burst makes one attempt and
+    # every request gets the same clean 503.
+    clock.advance(RETRY_INTERVAL)
+    failed = await burst_of_prepares(ds, 20)
+    assert {response.status_code for response in failed} == {503}
+    [errors] = {tuple(response.json()["errors"]) for response in failed}
+    assert errors[0].startswith("Source 'team' is unavailable: ")
+    assert "HTTP 503" in errors[0]
+    assert broker.calls == 2
+
+    # Back: the next burst after the interval reconnects once, and every
+    # request in it waits for that and succeeds.
+    broker.failing = False
+    clock.advance(RETRY_INTERVAL)
+    recovered = await burst_of_prepares(ds, 20)
+    assert [response.status_code for response in recovered] == [201] * 20, [
+        response.text for response in recovered if response.status_code != 201
+    ]
+    assert broker.calls == 3
+    assert broker.most_active == 1

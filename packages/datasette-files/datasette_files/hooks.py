@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from datasette.utils import await_me_maybe
-
 from .files import File
-from .hookspecs import plugin_manager
+from .hookspecs import awaited_hook_results, plugin_failed
 
 log = logging.getLogger("datasette_files")
 
@@ -22,11 +20,20 @@ async def file_action_links(datasette, actor, row, state, preview_bytes: int) ->
         except Exception as ex:  # noqa: BLE001 - a preview must not break the page
             log.warning("datasette-files: preview of %s failed: %s", row.id, ex)
     links = []
-    for result in plugin_manager().hook.file_actions(
-        datasette=datasette, actor=actor, file=file, preview_bytes=preview
+    # One plugin at a time: one that raises loses its links, not the page.
+    for plugin_name, result in await awaited_hook_results(
+        "file_actions",
+        datasette=datasette,
+        actor=actor,
+        file=file,
+        preview_bytes=preview,
     ):
-        result = await await_me_maybe(result)
-        for link in result or []:
+        if result is None:
+            continue
+        if not isinstance(result, (list, tuple)):
+            plugin_failed(plugin_name, "file_actions", "did not return a list")
+            continue
+        for link in result:
             if isinstance(link, dict) and link.get("href") and link.get("label"):
                 links.append(link)
     return links

@@ -52,6 +52,8 @@ async def start_files(datasette) -> None:
     get_secret = secret_getter(datasette)
     for source in sources:
         source.get_secret = get_secret
+        source.retry_interval = state.settings.source_retry_interval
+        source.connect_timeout = state.settings.source_connect_timeout
         await source.connect()
         if not source.ready:
             log.warning(

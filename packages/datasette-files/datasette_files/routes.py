@@ -4,7 +4,8 @@ from .imports import views as imports
 from .views import debug, files, search, sources, thumbnails, upload
 
 SLUG = r"(?P<slug>[^/]+)"
-FILE_ID = r"(?P<file_id>df-[^/.]+)"
+# "df-" alone too, so that it gets this plugin's JSON 404.
+FILE_ID = r"(?P<file_id>df-[^/.]*)"
 JOB_ID = r"(?P<job_id>imp-[0-9a-z]+)"
 
 ROUTES = [

@@ -18,12 +18,14 @@ from datasette.utils import StartupError
 
 from .base import Storage, StorageConfigError, StorageUnavailable
 from .compat import StorageCalls, call_shapes
-from .hookspecs import plugin_manager
+from .hookspecs import hook_results, plugin_failed
 
 log = logging.getLogger("datasette_files")
 
 SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Defaults of the source_retry_interval and source_connect_timeout settings.
 RETRY_SECONDS = 2.0
+CONNECT_TIMEOUT = 30.0
 
 
 class SourceUnavailable(Exception):
@@ -42,7 +44,13 @@ class Source:
     ready: bool = False
     error: str | None = None
     last_attempt: float = 0.0
+    # After a failed attempt, requests fail fast for this many seconds.
+    retry_interval: float = RETRY_SECONDS
+    # How long one attempt to connect may take, and so how long requests
+    # that wait for a reconnection wait at most.
+    connect_timeout: float = CONNECT_TIMEOUT
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _reconnect: asyncio.Task | None = None
 
     @property
     def capabilities(self):
@@ -53,14 +61,19 @@ class Source:
         return self.storage.capabilities.max_file_size
 
     async def connect(self) -> None:
-        """Configure the storage; StorageUnavailable leaves it not ready."""
+        """Configure the storage, within ``connect_timeout``; an outage (or
+        no answer in time) leaves it not ready, a config error raises."""
         async with self._lock:
             if self.ready:
                 return
             self.last_attempt = time.monotonic()
             try:
-                await self.storage.configure(dict(self.config), self.get_secret)
-                await self.storage.check_available()
+                await asyncio.wait_for(self._configure(), self.connect_timeout)
+            except asyncio.TimeoutError:
+                self.error = (
+                    f"no answer from the backend within {self.connect_timeout:g}s"
+                )
+                return
             except StorageUnavailable as ex:
                 self.error = str(ex) or "backend unavailable"
                 return
@@ -69,28 +82,53 @@ class Source:
             self.ready = True
             self.error = None
 
+    async def _configure(self) -> None:
+        await self.storage.configure(dict(self.config), self.get_secret)
+        await self.storage.check_available()
+
     async def ensure_ready(self) -> StorageCalls:
         """The storage, reconnecting if the backend was down; else raise.
 
-        Returned wrapped in ``StorageCalls``, which calls storages written for
-        0.1a3 with their 0.1a3 signatures.
+        One reconnection at a time: every request that arrives while one is
+        under way waits for its outcome (at most ``connect_timeout``), so a
+        burst after an outage makes one attempt and shares its result, all
+        succeeding or all getting the same 503. The storage comes wrapped in
+        ``StorageCalls``, which calls storages written for 0.1a3 with their
+        0.1a3 signatures.
         """
-        if not self.ready and time.monotonic() - self.last_attempt >= RETRY_SECONDS:
-            try:
-                await self.connect()
-            except StartupError as ex:
-                self.error = str(ex)
+        if self.ready:
+            return StorageCalls(self.storage)
+        attempt = self._reconnect
+        if attempt is None and time.monotonic() - self.last_attempt >= (
+            self.retry_interval
+        ):
+            attempt = self._reconnect = asyncio.create_task(self._reconnect_once())
+        if attempt is not None:
+            # Shielded: a request that gives up does not cancel the attempt
+            # the others are waiting for.
+            await asyncio.shield(attempt)
         if not self.ready:
             raise SourceUnavailable(
                 f"Source '{self.slug}' is unavailable: {self.error}"
             )
         return StorageCalls(self.storage)
 
+    async def _reconnect_once(self) -> None:
+        try:
+            await self.connect()
+        except StartupError as ex:
+            self.error = str(ex)
+        except Exception as ex:  # noqa: BLE001 - a storage bug is an outage here
+            log.exception("datasette-files: reconnecting source %s failed", self.slug)
+            self.error = f"reconnecting failed ({type(ex).__name__})"
+        finally:
+            self._reconnect = None
+
     def mark_unavailable(self, error: str) -> None:
         """A call failed with StorageUnavailable: re-check before the next use."""
         self.ready = False
         self.error = error
-        self.last_attempt = time.monotonic() - RETRY_SECONDS
+        self.last_attempt = time.monotonic() - self.retry_interval
 
 
 def config_error_message(slug: str, ex: Exception) -> str:
@@ -146,16 +184,42 @@ def parse_sources(plugin_config: dict, storage_types: dict[str, type]) -> list[S
 def discover_storage_types(datasette) -> dict[str, type]:
     """storage type name → Storage class, from every plugin's hook.
 
+    Each plugin is called on its own: one whose hook raises, or returns
+    something other than Storage classes with a ``storage_type``, is logged
+    with its name and skipped, and every other plugin's storages still load.
     Each class's method signatures are read here, once (see ``compat``).
     """
     types = {}
-    hook = plugin_manager().hook
-    for classes in hook.register_files_storage_types(datasette=datasette):
-        for cls in classes or []:
-            name = cls.storage_type
-            if not isinstance(name, str):
-                # storage_type declared as a property: read it off an instance.
-                name = cls().storage_type
+    hook = "register_files_storage_types"
+    for plugin_name, classes in hook_results(hook, datasette=datasette):
+        if classes is None:
+            continue
+        if not isinstance(classes, (list, tuple)):
+            plugin_failed(plugin_name, hook, "did not return a list of classes")
+            continue
+        for cls in classes:
+            name = storage_type_of(cls)
+            if name is None:
+                plugin_failed(
+                    plugin_name,
+                    hook,
+                    f"{cls!r} is not a Storage class with a storage_type string",
+                )
+                continue
             call_shapes(cls)
             types[name] = cls
     return types
+
+
+def storage_type_of(cls) -> str | None:
+    """The ``storage_type`` of a Storage class, or None if it is not one."""
+    if not isinstance(cls, type) or not issubclass(cls, Storage):
+        return None
+    name = getattr(cls, "storage_type", None)
+    if not isinstance(name, str):
+        # storage_type declared as a property: read it off an instance.
+        try:
+            name = cls().storage_type
+        except Exception:  # noqa: BLE001 - still abstract, or a broken __init__
+            return None
+    return name if isinstance(name, str) and name else None

@@ -7,9 +7,12 @@ python-multipart gives us a push parser; this wraps it as async iteration.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections import deque
 from collections.abc import AsyncIterator
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 MAX_FIELD_BYTES = 4096
@@ -17,13 +20,38 @@ MAX_FIELDS = 20
 
 
 class FormError(ValueError):
-    pass
+    """The body is not a form we can read: the client's fault (a 400)."""
 
 
-async def read_body(receive) -> AsyncIterator[bytes]:
-    """The raw request body, message by message."""
+class BodyTimeout(Exception):
+    """The client sent nothing for too long (a stalled or slow-loris upload)."""
+
+
+async def receive_within(receive, seconds: float | None) -> dict:
+    """The next ASGI message, or ``BodyTimeout`` after ``seconds`` without one.
+
+    Only the wait for the client is timed, never the storage's work on what
+    came before.
+    """
+    if seconds is None:
+        return await receive()
+    try:
+        if sys.version_info >= (3, 11):
+            # A timer per message, not a task: cheap at many chunks a second.
+            async with asyncio.timeout(seconds):
+                return await receive()
+        return await asyncio.wait_for(receive(), seconds)
+    except asyncio.TimeoutError:
+        raise BodyTimeout(
+            f"No data received for {seconds:g} seconds; the upload was abandoned"
+        ) from None
+
+
+async def read_body(receive, idle_timeout: float | None = None) -> AsyncIterator[bytes]:
+    """The raw request body, message by message; ``BodyTimeout`` if the
+    client goes quiet for ``idle_timeout`` seconds."""
     while True:
-        message = await receive()
+        message = await receive_within(receive, idle_timeout)
         if message["type"] == "http.disconnect":
             raise FormError("client disconnected before the upload finished")
         body = message.get("body", b"")
@@ -36,12 +64,12 @@ async def read_body(receive) -> AsyncIterator[bytes]:
 class StreamingForm:
     """Fields before the ``file`` part, then the file's bytes as a stream."""
 
-    def __init__(self, receive, content_type: str):
+    def __init__(self, receive, content_type: str, idle_timeout: float | None = None):
         kind, options = parse_options_header(content_type)
         boundary = options.get(b"boundary")
         if kind != b"multipart/form-data" or not boundary:
             raise FormError("Content-Type must be multipart/form-data with a boundary")
-        self.body = read_body(receive)
+        self.body = read_body(receive, idle_timeout)
         self.events: deque = deque()
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
@@ -112,6 +140,9 @@ class StreamingForm:
         else:
             if len(self.fields) >= MAX_FIELDS:
                 raise FormError("too many form fields")
+            if self._part_name in self.fields:
+                # Which of two upload_token fields counts is not ours to guess.
+                raise FormError(f"form field {self._part_name!r} is sent twice")
             self.fields[self._part_name] = self._field_value.decode("utf-8", "replace")
 
     def _on_end(self):
@@ -127,7 +158,12 @@ class StreamingForm:
                 if not self._ended:
                     raise FormError("multipart body ended unexpectedly") from None
                 return None
-            self.parser.write(chunk)
+            try:
+                self.parser.write(chunk)
+            except MultipartParseError as ex:
+                # Bytes that break the multipart grammar are the client's
+                # fault; the parser's message says where (an offset).
+                raise FormError(f"malformed multipart body: {ex}") from None
         return self.events.popleft()
 
     async def file_stream(self, name: str = "file") -> AsyncIterator[bytes]:
@@ -149,6 +185,14 @@ class StreamingForm:
     async def _file_bytes(self) -> AsyncIterator[bytes]:
         while True:
             event = await self._next_event()
-            if event is None or event[0] == "file_end":
+            if event is None:
                 return
+            if event[0] == "file_end":
+                break
             yield event[1]
+        # Read to the end of the form before the storage keeps the file: a
+        # second file, or a body cut short, fails the upload (text fields
+        # after the file are allowed and ignored).
+        while (event := await self._next_event()) is not None:
+            if event[0] == "file":
+                raise FormError(f"unexpected second file field {event[1]!r}")

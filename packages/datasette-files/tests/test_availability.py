@@ -7,7 +7,6 @@ import pytest
 import pytest_asyncio
 from datasette import hookimpl
 from datasette.plugins import pm
-from datasette_files import sources
 from datasette_files.base import (
     FileMetadata,
     Storage,
@@ -68,9 +67,8 @@ class FlakyPlugin:
 
 
 @pytest.fixture
-def backend(monkeypatch):
-    """The backend, up and empty; no waiting between reconnection attempts."""
-    monkeypatch.setattr(sources, "RETRY_SECONDS", 0)
+def backend():
+    """The backend, up and empty."""
     Backend.up = True
     Backend.objects = {}
     pm.register(FlakyPlugin(), name="test-flaky-storage")
@@ -81,8 +79,10 @@ def backend(monkeypatch):
 @pytest_asyncio.fixture
 async def start(make_ds, backend):
     async def start_ds():
+        # No waiting between reconnection attempts.
         return await make_ds(
             sources={"remote": {"storage": "flaky"}, "local": {}},
+            plugin={"source_retry_interval": 0},
         )
 
     return start_ds

@@ -15,6 +15,7 @@ from ..base import StorageFull, StorageUnavailable
 from ..registry import FileRow
 from ..sources import SourceUnavailable
 from ..state import get_state
+from ..streaming_form import BodyTimeout, FormError, read_body
 from ..uploads import UploadError
 
 log = logging.getLogger("datasette_files")
@@ -75,16 +76,34 @@ def json_view(view):
     return wrapper
 
 
-async def read_json(request, max_bytes: int = MAX_JSON_BODY) -> object:
-    """Parse a small JSON body; 400 for anything that is not JSON."""
+async def read_json(
+    request, max_bytes: int = MAX_JSON_BODY, idle_timeout: float | None = None
+) -> object:
+    """Parse a small JSON body; 400 for anything that is not JSON, 413 past
+    ``max_bytes``, 408 if the client goes quiet for ``idle_timeout``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in ("application/json", ""):
         raise ClientError(400, "Content-Type must be application/json")
-    body = await request.post_body(max_bytes)
+    too_large = ClientError(413, f"Request body is larger than {max_bytes} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    body = bytearray()
+    try:
+        async for chunk in read_body(request.receive, idle_timeout):
+            body += chunk
+            if len(body) > max_bytes:
+                raise too_large
+    except BodyTimeout as ex:
+        raise ClientError(408, str(ex)) from None
+    except FormError as ex:
+        raise ClientError(400, str(ex)) from None
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ClientError(400, "Request body is not valid JSON") from None
+    except RecursionError:
+        raise ClientError(400, "Request body is JSON nested too deeply") from None
 
 
 def source_or_404(datasette, slug: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 from datasette import Response
@@ -50,7 +51,10 @@ async def storage_list_view(request, datasette):
     if not storage.capabilities.can_list:
         raise ClientError(400, f"Source '{source.slug}' cannot list its files")
     raw_limit = request.args.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    if (
+        not re.fullmatch(r"[0-9]{1,4}", raw_limit)
+        or not 1 <= int(raw_limit) <= MAX_LIMIT
+    ):
         raise ClientError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
     cursor = request.args.get("cursor") or None
     files, next_cursor = await call_storage(

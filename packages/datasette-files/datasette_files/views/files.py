@@ -170,7 +170,11 @@ async def update_view(request, datasette):
         raise ClientError(403, "You may not edit this file")
     # Room for the longest allowed search_text, even if every character is
     # sent as a six-byte \uXXXX escape.
-    body = await read_json(request, MAX_SEARCH_TEXT * 6 + MAX_JSON_BODY)
+    body = await read_json(
+        request,
+        MAX_SEARCH_TEXT * 6 + MAX_JSON_BODY,
+        get_state(datasette).settings.upload_idle_timeout,
+    )
     update = body.get("update") if isinstance(body, dict) else None
     if not isinstance(update, dict) or not update:
         raise ClientError(400, 'Body must be {"update": {"search_text": "..."}}')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from datasette import Response
@@ -13,6 +14,7 @@ from .common import ClientError, file_json, files_path, human_size, json_view
 from .sources import browsable_sources, page_size
 
 MAX_QUERY_LENGTH = 500
+NEXT_RE = re.compile(r"[0-9]{1,18}")
 
 
 async def run_search(request, datasette):
@@ -21,7 +23,8 @@ async def run_search(request, datasette):
         raise ClientError(400, f"q must be at most {MAX_QUERY_LENGTH} characters")
     source = request.args.get("source") or None
     raw_next = request.args.get("_next")
-    if raw_next is not None and not raw_next.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and few enough for SQLite.
+    if raw_next is not None and not NEXT_RE.fullmatch(raw_next):
         raise ClientError(400, "_next is not a valid pagination token")
     size = page_size(request)
     allowed_sql, allowed_params = await datasette.allowed_resources_sql(

@@ -20,6 +20,8 @@ from .common import (
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# A real cursor holds a timestamp and a file id: well under this.
+MAX_CURSOR_LENGTH = 1024
 
 
 def encode_cursor(key: tuple[str, str] | None) -> str | None:
@@ -31,12 +33,14 @@ def encode_cursor(key: tuple[str, str] | None) -> str | None:
 def decode_cursor(token: str | None) -> tuple[str, str] | None:
     if not token:
         return None
+    if len(token) > MAX_CURSOR_LENGTH:
+        raise ClientError(400, "_next is not a valid pagination token")
     try:
         padded = token + "=" * (-len(token) % 4)
         created_at, file_id = json.loads(base64.urlsafe_b64decode(padded))
         if isinstance(created_at, str) and isinstance(file_id, str):
             return created_at, file_id
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         pass
     raise ClientError(400, "_next is not a valid pagination token")
 

@@ -7,7 +7,7 @@ from datasette import Response
 from .. import uploads
 from ..permissions import UPLOAD, can
 from ..state import get_state
-from ..streaming_form import FormError, StreamingForm, read_body
+from ..streaming_form import BodyTimeout, FormError, StreamingForm, read_body
 from .common import (
     ClientError,
     file_json,
@@ -82,8 +82,8 @@ async def prepare_view(request, datasette):
     if request.method != "POST":
         raise ClientError(405, "Use POST")
     source = await upload_source(request, datasette)
-    body = await read_json(request)
     state = get_state(datasette)
+    body = await read_json(request, idle_timeout=state.settings.upload_idle_timeout)
     result = await uploads.prepare(state, source, request.actor, body)
     return Response.json(instructions_json(datasette, source, result))
 
@@ -96,9 +96,10 @@ async def upload_view(request, datasette):
     source = await upload_source(request, datasette)
     state = get_state(datasette)
     content_type = request.headers.get("content-type", "")
+    idle_timeout = state.settings.upload_idle_timeout
     try:
         if content_type.startswith("multipart/form-data"):
-            form = StreamingForm(request.receive, content_type)
+            form = StreamingForm(request.receive, content_type, idle_timeout)
             stream = await form.file_stream("file")
             token = form.fields.get("upload_token") or request.headers.get(TOKEN_HEADER)
             if not token:
@@ -107,10 +108,13 @@ async def upload_view(request, datasette):
                 )
         else:
             token = request.headers.get(TOKEN_HEADER)
-            stream = read_body(request.receive)
+            stream = read_body(request.receive, idle_timeout)
         pending = await uploads.receive(state, source, request.actor, token, stream)
     except FormError as ex:
         raise ClientError(400, str(ex)) from None
+    except BodyTimeout as ex:
+        # The partial bytes are gone and the token is usable again.
+        raise ClientError(408, str(ex)) from None
     return Response.json(
         {
             "ok": True,
@@ -126,7 +130,9 @@ async def token_request(request, datasette) -> tuple:
     if request.method != "POST":
         raise ClientError(405, "Use POST")
     source = await upload_source(request, datasette)
-    body = await read_json(request)
+    body = await read_json(
+        request, idle_timeout=get_state(datasette).settings.upload_idle_timeout
+    )
     if not isinstance(body, dict):
         raise ClientError(400, "Request body must be a JSON object")
     return source, body
