@@ -10,7 +10,6 @@ import sys
 import pytest
 from datasette import hookimpl
 from datasette.plugins import pm
-from datasette.utils import StartupError
 from datasette_files.state import get_state
 from datasette_files.thumbnails import (
     Thumbnail,
@@ -24,6 +23,7 @@ from thumbnail_helpers import (
     WAIT,
     assert_icon,
     decoded,
+    image_bytes,
     thumbnail_row,
     wait_for_row,
 )
@@ -124,20 +124,39 @@ async def test_plugin_generator_may_not_return_scriptable_images(
     assert row["outcome"] == "failed" and "unsafe" in row["reason"]
 
 
-async def test_invalid_generator_stops_startup(make_ds):
-    class Broken:
+async def test_broken_generator_plugins_are_skipped_and_named(make_ds, upload, caplog):
+    class Junk:
         @hookimpl
         def register_thumbnail_generators(self, datasette):
             return [object()]
 
-    pm.register(Broken(), name="test-broken-generator")
+    class Raises:
+        @hookimpl
+        def register_thumbnail_generators(self, datasette):
+            raise RuntimeError("generator plugin exploded")
+
+    pm.register(Junk(), name="test-junk-generator")
+    pm.register(Raises(), name="test-raising-generator")
     try:
-        ds = await make_ds(start=False)
-        with pytest.raises(StartupError) as error:
-            await ds.invoke_startup()
-        assert "thumbnail generator" in str(error.value)
+        ds = await make_ds(plugin=WAIT)
+        file = await upload(
+            ds, "files", "red.png", image_bytes("PNG"), content_type="image/png"
+        )
+        response = await ds.client.get(file["thumbnail_url"], actor=ALICE)
     finally:
-        pm.unregister(name="test-broken-generator")
+        pm.unregister(name="test-junk-generator")
+        pm.unregister(name="test-raising-generator")
+    # The built-in generator still made the thumbnail.
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/webp"
+    logged = caplog.text
+    assert (
+        "'test-junk-generator' failed in hook register_thumbnail_generators" in logged
+    )
+    assert (
+        "'test-raising-generator' failed in hook register_thumbnail_generators"
+        in logged
+    )
 
 
 # run_limited, as plugin generators use it

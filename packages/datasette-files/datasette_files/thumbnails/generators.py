@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from datasette.utils import StartupError
 
-from ..hookspecs import plugin_manager
+from ..hookspecs import hook_results, plugin_failed
 
 
 @dataclass
@@ -68,27 +68,33 @@ def discover_generators(datasette, builtin: list) -> list:
     """Plugin generators first (so they can override), the built-ins last.
 
     Generators of the 0.1a3 shape (``can_generate`` / ``generate(file_bytes,
-    content_type, filename, ...)``) are wrapped to follow this protocol.
+    content_type, filename, ...)``) are wrapped to follow this protocol. Each
+    plugin is called on its own: one whose hook raises, or that returns
+    something that is not a generator, is logged with its name and skipped,
+    and every other generator still loads.
     """
     # Imported here: legacy.py builds on the classes defined above.
     from .legacy import LegacyGenerator, is_legacy
 
+    hook = "register_thumbnail_generators"
     generators = []
-    for result in plugin_manager().hook.register_thumbnail_generators(
-        datasette=datasette
-    ):
+    for plugin_name, result in hook_results(hook, datasette=datasette):
         if result is None:
             continue
         for generator in result if isinstance(result, (list, tuple)) else [result]:
-            if inspect.isclass(generator):  # like the storage hook returns
-                generator = instantiate(generator)
-            if is_legacy(generator):
-                generator = LegacyGenerator(generator)
+            try:
+                if inspect.isclass(generator):  # like the storage hook returns
+                    generator = instantiate(generator)
+                if is_legacy(generator):
+                    generator = LegacyGenerator(generator)
+                check_generator(generator)
+            except StartupError as ex:
+                plugin_failed(plugin_name, hook, str(ex))
+                continue
             generators.append(generator)
-    generators.extend(builtin)
-    for generator in generators:
+    for generator in builtin:
         check_generator(generator)
-    return generators
+    return generators + builtin
 
 
 def instantiate(cls):
