@@ -79,6 +79,12 @@ class Source:
                 return
             except (StorageConfigError, KeyError, ValueError, TypeError) as ex:
                 raise StartupError(config_error_message(self.slug, ex)) from ex
+            except Exception as ex:  # noqa: BLE001 - e.g. an SDK's connection error
+                # A storage outside our vocabulary could not reach its
+                # backend: an outage, retried later, not a crash at startup.
+                log.exception("datasette-files: connecting source %s failed", self.slug)
+                self.error = f"its storage raised {type(ex).__name__}"
+                return
             self.ready = True
             self.error = None
 

@@ -422,6 +422,17 @@ def started_before(item: dict, cutoff: float | None) -> bool:
     return initiated.timestamp() < cutoff
 
 
+# Exceptions a storage raises on purpose, which callers of call_storage
+# handle themselves (a missing file, a bad multipart part list, a refused path).
+EXPECTED_FROM_STORAGE = (
+    UploadError,
+    ValueError,
+    UploadVerificationError,
+    FileNotFoundError,
+    NotImplementedError,
+)
+
+
 async def call_storage(source: Source, awaitable):
     """Await a storage call, turning backend outages into a 503."""
     try:
@@ -437,3 +448,14 @@ async def call_storage(source: Source, awaitable):
     except StorageUnavailable as ex:
         source.mark_unavailable(str(ex))
         raise UploadError(503, f"Source '{source.slug}' is unavailable: {ex}") from None
+    except EXPECTED_FROM_STORAGE:
+        raise
+    except Exception as ex:  # noqa: BLE001 - e.g. a botocore error from a plugin
+        # A storage outside our vocabulary (one written for 0.1a3 raises its
+        # SDK's errors) failed: the backend's fault, not the client's. The
+        # message names only the exception type: its text may hold secrets.
+        log.exception("datasette-files: source %s: storage call failed", source.slug)
+        raise UploadError(
+            503,
+            f"Source '{source.slug}' failed: its storage raised {type(ex).__name__}",
+        ) from None

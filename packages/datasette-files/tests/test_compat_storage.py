@@ -328,3 +328,85 @@ async def test_calls_adapt_to_each_signature():
     assert calls.shapes.download_url_names
     url = await calls.download_url("p", 60, filename="f.txt", content_type=None)
     assert url == "p:60:f.txt"
+
+
+class SDKError(Exception):
+    """What a 0.1a3-era storage raises: its SDK's own error, not ours."""
+
+
+class FailingOldStorage(OldStorage):
+    """An OldStorage whose backend fails with an SDK error, as botocore's
+    ClientError does for a wrong secret key."""
+
+    storage_type = "old-failing"
+
+    async def configure(self, config, get_secret):
+        await super().configure(config, get_secret)
+        if config.get("fail_configure"):
+            raise SDKError("cannot connect with secret=hunter2")
+
+    async def receive_upload(self, path, stream, content_type):
+        async for _ in stream:
+            pass
+        raise SDKError("SignatureDoesNotMatch for secret=hunter2")
+
+    async def list_files(self, prefix="", cursor=None, limit=100):
+        raise SDKError("SignatureDoesNotMatch for secret=hunter2")
+
+
+@pytest.fixture
+def failing_plugin():
+    plugin = OldStoragePlugin()
+    plugin.storage_class = FailingOldStorage
+    pm.register(plugin, name="test-failing-old-storage")
+    yield plugin
+    pm.unregister(name="test-failing-old-storage")
+
+
+async def test_sdk_errors_from_an_old_storage_are_a_503_without_secrets(
+    make_ds, failing_plugin
+):
+    ds = await make_ds(
+        sources={"old": {"storage": "old-failing", "config": {}}},
+        permissions=PERMISSIONS,
+    )
+    prepared = await ds.client.post(
+        "/-/files/upload/old/-/prepare",
+        json={"filename": "a.txt", "content_type": "text/plain", "size": 3},
+        actor=ALICE,
+    )
+    assert prepared.status_code == 200, prepared.text
+    token = prepared.json()["upload_token"]
+    sent = await ds.client.post(
+        "/-/files/upload/old/-/upload",
+        content=b"abc",
+        headers={"x-upload-token": token, "content-type": "application/octet-stream"},
+        actor=ALICE,
+    )
+    listing = await ds.client.get("/-/files/storages/list/old", actor=ALICE)
+    for response in (sent, listing):
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert body["ok"] is False
+        assert "storage raised SDKError" in body["errors"][0]
+        assert "hunter2" not in response.text
+    # The token is still usable once the backend is fixed.
+    pending = await get_state(ds).registry.stale_pending(("prepared",))
+    assert [p.filename for p in pending] == ["a.txt"]
+
+
+async def test_an_old_storage_that_cannot_connect_does_not_stop_startup(
+    make_ds, failing_plugin
+):
+    ds = await make_ds(
+        sources={"old": {"storage": "old-failing", "config": {"fail_configure": True}}},
+        permissions=PERMISSIONS,
+    )
+    response = await ds.client.post(
+        "/-/files/upload/old/-/prepare",
+        json={"filename": "a.txt", "content_type": "text/plain", "size": 3},
+        actor=ALICE,
+    )
+    assert response.status_code == 503, response.text
+    assert "storage raised SDKError" in response.json()["errors"][0]
+    assert "hunter2" not in response.text
