@@ -1,5 +1,6 @@
 """URL routes: one table, read top to bottom like the HTTP API docs."""
 
+from . import openapi
 from .imports import views as imports
 from .views import debug, files, search, sources, thumbnails, upload
 
@@ -9,6 +10,7 @@ JOB_ID = r"(?P<job_id>imp-[0-9a-z]+)"
 
 ROUTES = [
     (r"^/-/files$", sources.index_view),
+    (r"^/-/files/openapi\.json$", openapi.openapi_view),
     (r"^/-/files/sources\.json$", sources.sources_json_view),
     (r"^/-/files/batch\.json$", files.batch_view),
     (r"^/-/files/search\.json$", search.search_json_view),
