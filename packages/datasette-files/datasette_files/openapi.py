@@ -488,6 +488,8 @@ PATHS = {
                     ref("Prepared"),
                     PREPARED_EXAMPLE,
                 ),
+                # TEMPORARY: prepare answers 201 until the change to 200 lands.
+                "201": json_response("As 200 (older servers)", ref("Prepared")),
                 **errors(*UPLOAD_ERRORS, 413),
             },
         }
@@ -841,6 +843,8 @@ PATHS["/-/files/upload/{slug}/-/prepare"]["post"]["responses"]["200"]["links"] =
         "requestBody": _TOKEN_LINK,
     },
 }
+_prepare = PATHS["/-/files/upload/{slug}/-/prepare"]["post"]["responses"]
+_prepare["201"]["links"] = _prepare["200"]["links"]  # TEMPORARY, with the 201
 PATHS["/-/files/upload/{slug}/-/complete"]["post"]["responses"]["201"]["links"] = {
     "GetFile": {
         "operationId": "getFile",

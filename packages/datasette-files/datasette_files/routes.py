@@ -2,7 +2,7 @@
 
 from . import openapi
 from .imports import views as imports
-from .views import debug, files, search, sources, thumbnails, upload
+from .views import common, debug, files, search, sources, thumbnails, upload
 
 SLUG = r"(?P<slug>[^/]+)"
 FILE_ID = r"(?P<file_id>df-[^/.]+)"
@@ -34,4 +34,6 @@ ROUTES = [
     (rf"^/-/files/{FILE_ID}/-/import(?P<format>\.json)?$", imports.import_view),
     (rf"^/-/files/imports/{JOB_ID}\.json$", imports.job_json_view),
     (rf"^/-/files/imports/{JOB_ID}$", imports.job_page_view),
+    # Last: everything else under /-/files is a 404 in our error shape.
+    (r"(?s)^/-/files/.*$", common.not_found_view),
 ]

@@ -21,6 +21,8 @@ HTML_ROUTES = {
     r"^/-/files/upload/(?P<slug>[^/]+)$",
     r"^/-/files/(?P<file_id>df-[^/.]+)$",
     r"^/-/files/imports/(?P<job_id>imp-[0-9a-z]+)$",
+    # The catch-all 404 (tested below).
+    r"(?s)^/-/files/.*$",
 }
 
 
@@ -158,3 +160,32 @@ async def test_error_replies_carry_error_and_status(make_ds, json_error):
         "errors": body["errors"],
         "status": 400,
     }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # Found by schemathesis: no route matched, so Datasette answered with
+        # its own handler, a 500 when ``rich`` is installed.
+        "/-/files/0/download",
+        "/-/files/df-x/zzz",
+        "/-/files/source/a/b.json",
+        "/-/files/%0A",
+    ],
+)
+@pytest.mark.asyncio
+async def test_unknown_paths_under_files_are_json_404s(make_ds, json_error, path):
+    ds = await make_ds()
+    response = await ds.client.get(path, actor=ALICE)
+    json_error(response, 404)
+
+
+@pytest.mark.asyncio
+async def test_unknown_paths_are_an_html_404_for_browsers(make_ds):
+    ds = await make_ds()
+    response = await ds.client.get(
+        "/-/files/df-x/zzz", headers={"accept": "text/html,*/*"}, actor=ALICE
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Not found" in response.text
