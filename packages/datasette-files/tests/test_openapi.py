@@ -189,3 +189,17 @@ async def test_unknown_paths_are_an_html_404_for_browsers(make_ds):
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "Not found" in response.text
+
+
+@pytest.mark.parametrize("token", ["228261917243073305081564", str(2**63), "\u0661"])
+@pytest.mark.asyncio
+async def test_search_next_token_beyond_sqlite_integers_is_a_400(
+    make_ds, json_error, token
+):
+    """Found by schemathesis: a rowid too big for SQLite was a 500."""
+    ds = await make_ds()
+    response = await ds.client.get(
+        "/-/files/search.json", params={"q": "a", "_next": token}, actor=ALICE
+    )
+    body = json_error(response, 400)
+    assert "_next" in body["error"]

@@ -21,7 +21,10 @@ async def run_search(request, datasette):
         raise ClientError(400, f"q must be at most {MAX_QUERY_LENGTH} characters")
     source = request.args.get("source") or None
     raw_next = request.args.get("_next")
-    if raw_next is not None and not raw_next.isdigit():
+    # A rowid: decimal digits that fit SQLite's 64-bit integer.
+    if raw_next is not None and not (
+        raw_next.isascii() and raw_next.isdigit() and int(raw_next) < 2**63
+    ):
         raise ClientError(400, "_next is not a valid pagination token")
     size = page_size(request)
     allowed_sql, allowed_params = await datasette.allowed_resources_sql(
