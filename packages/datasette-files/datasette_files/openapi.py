@@ -843,6 +843,13 @@ PATHS["/-/files/upload/{slug}/-/prepare"]["post"]["responses"]["200"]["links"] =
         "requestBody": _TOKEN_LINK,
     },
 }
+PATHS["/-/files/upload/{slug}/-/upload"]["post"]["responses"]["200"]["links"] = {
+    "CompleteUpload": {
+        "operationId": "completeUpload",
+        "parameters": {"path.slug": "$request.path.slug"},
+        "requestBody": {"upload_token": "$request.header.X-Upload-Token"},
+    },
+}
 _prepare = PATHS["/-/files/upload/{slug}/-/prepare"]["post"]["responses"]
 _prepare["201"]["links"] = _prepare["200"]["links"]  # TEMPORARY, with the 201
 PATHS["/-/files/upload/{slug}/-/complete"]["post"]["responses"]["201"]["links"] = {
