@@ -203,3 +203,11 @@ async def test_search_next_token_beyond_sqlite_integers_is_a_400(
     )
     body = json_error(response, 400)
     assert "_next" in body["error"]
+
+
+@pytest.mark.asyncio
+async def test_trailing_slash_still_redirects(make_ds):
+    ds = await make_ds()
+    response = await ds.client.get("/-/files/sources.json/?a=1", actor=ALICE)
+    assert response.status_code == 302
+    assert response.headers["location"] == "/-/files/sources.json?a=1"

@@ -135,6 +135,13 @@ async def not_found_view(request, datasette):
     Without this route Datasette answers these itself, with its own page
     (and, when ``rich`` is installed, a 500 from its exception handler).
     """
+    path = (request.scope.get("raw_path") or request.path.encode()).partition(b"?")[0]
+    if path.endswith(b"/"):
+        # As Datasette does: the same URL without its trailing slash.
+        target = path.rstrip(b"/").decode("latin-1")
+        if request.query_string:
+            target += "?" + request.query_string
+        return Response.redirect(target)
     message = "Not found"
     accept = request.headers.get("accept", "")
     if "text/html" in accept and not request.path.endswith(".json"):
