@@ -60,6 +60,15 @@ FILE_EXAMPLE = {
 }
 
 
+# TEMPORARY: the optional "sha256:" accepts the bare hex of servers from
+# before the prefix; tighten to "^sha256:[0-9a-f]{64}$" once that has landed.
+CONTENT_HASH = {
+    "type": ["string", "null"],
+    "pattern": "^(sha256:)?[0-9a-f]{64}$",
+    "description": "`sha256:<hex>` of the bytes; null until it is computed.",
+}
+
+
 def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -144,10 +153,7 @@ SCHEMAS = {
             "id": {"type": "string", "pattern": "^df-[0-9a-z]+$"},
             "filename": {"type": "string"},
             "content_type": nullable("string"),
-            "content_hash": nullable(
-                "string",
-                description="`sha256:<hex>` of the bytes; null until computed.",
-            ),
+            "content_hash": CONTENT_HASH,
             "size": nullable("integer", minimum=0),
             "width": nullable("integer"),
             "height": nullable("integer"),
@@ -539,7 +545,7 @@ PATHS = {
                         {
                             "file_id": {"type": "string"},
                             "size": {"type": "integer"},
-                            "content_hash": nullable("string"),
+                            "content_hash": CONTENT_HASH,
                         }
                     ),
                     {
