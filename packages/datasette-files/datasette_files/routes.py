@@ -1,7 +1,8 @@
 """URL routes: one table, read top to bottom like the HTTP API docs."""
 
+from . import openapi
 from .imports import views as imports
-from .views import debug, files, search, sources, thumbnails, upload
+from .views import common, debug, files, search, sources, thumbnails, upload
 
 SLUG = r"(?P<slug>[^/]+)"
 # "df-" alone too, so that it gets this plugin's JSON 404.
@@ -10,6 +11,7 @@ JOB_ID = r"(?P<job_id>imp-[0-9a-z]+)"
 
 ROUTES = [
     (r"^/-/files$", sources.index_view),
+    (r"^/-/files/openapi\.json$", openapi.openapi_view),
     (r"^/-/files/sources\.json$", sources.sources_json_view),
     (r"^/-/files/batch\.json$", files.batch_view),
     (r"^/-/files/search\.json$", search.search_json_view),
@@ -33,4 +35,6 @@ ROUTES = [
     (rf"^/-/files/{FILE_ID}/-/import(?P<format>\.json)?$", imports.import_view),
     (rf"^/-/files/imports/{JOB_ID}\.json$", imports.job_json_view),
     (rf"^/-/files/imports/{JOB_ID}$", imports.job_page_view),
+    # Last: everything else under /-/files is a 404 in our error shape.
+    (r"(?s)^/-/files/.*$", common.not_found_view),
 ]

@@ -281,12 +281,14 @@ def clock(monkeypatch):
 
 
 def assert_json_error(response, status: int) -> dict:
-    """The one error shape: ``{"ok": false, "errors": ["..."]}``."""
+    """The one error shape: ``{"ok": false, "error", "errors": [...], "status"}``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert body["ok"] is False
     assert body["errors"] and all(isinstance(e, str) and e for e in body["errors"])
+    assert body["error"] == "; ".join(body["errors"])
+    assert body["status"] == status
     return body
 
 

@@ -67,6 +67,7 @@ MATRIX = [
     ("import bob.txt",    404,      404,     400,   400,  400,  404,   400),
     ("import job page",   404,      404,     404,   404,  404,  404,   404),
     ("import job .json",  404,      404,     404,   404,  404,  404,   404),
+    ("openapi.json",      200,      200,     200,   200,  200,  200,   200),
 ]
 # fmt: on
 # "import bob.txt": a plain-text file is not a CSV (400) for those who may see
@@ -180,6 +181,8 @@ async def request(world: World, endpoint: str, actor):
         "download": file["download_url"],
         "thumbnail": file["thumbnail_url"],
         "import bob.txt": file["url"] + "/-/import.json",
+        # Public: the description of the API, not of anyone's files.
+        "openapi.json": "/-/files/openapi.json",
     }
     if endpoint in file_paths:
         return (await client.get(file_paths[endpoint], actor=actor)).status_code
@@ -243,6 +246,7 @@ ENDPOINT_PATHS = {
     "import bob.txt": "/-/files/df-1/-/import.json",
     "import job page": "/-/files/imports/imp-1",
     "import job .json": "/-/files/imports/imp-1.json",
+    "openapi.json": "/-/files/openapi.json",
 }
 
 

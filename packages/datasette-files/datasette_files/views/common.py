@@ -146,3 +146,28 @@ def human_size(size: int | None) -> str:
             return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
         value /= 1024
     return str(size)
+
+
+async def not_found_view(request, datasette):
+    """Any other path under /-/files: a 404 in the JSON shape (HTML for browsers).
+
+    Without this route Datasette answers these itself, with its own page
+    (and, when ``rich`` is installed, a 500 from its exception handler).
+    """
+    path = (request.scope.get("raw_path") or request.path.encode()).partition(b"?")[0]
+    if path.endswith(b"/"):
+        # As Datasette does: the same URL without its trailing slash.
+        target = path.rstrip(b"/").decode("latin-1")
+        if request.query_string:
+            target += "?" + request.query_string
+        return Response.redirect(target)
+    message = "Not found"
+    accept = request.headers.get("accept", "")
+    if "text/html" in accept and not request.path.endswith(".json"):
+        return Response.html(
+            await datasette.render_template(
+                "files_error.html", {"message": message}, request=request
+            ),
+            status=404,
+        )
+    return json_error(message, 404)

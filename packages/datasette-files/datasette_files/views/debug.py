@@ -57,12 +57,21 @@ async def storage_list_view(request, datasette):
     ):
         raise ClientError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
     cursor = request.args.get("cursor") or None
-    files, next_cursor = await call_storage(
-        source,
-        storage.list_files(
-            prefix=request.args.get("prefix", ""), cursor=cursor, limit=int(raw_limit)
-        ),
-    )
+    try:
+        files, next_cursor = await call_storage(
+            source,
+            storage.list_files(
+                prefix=request.args.get("prefix", ""),
+                cursor=cursor,
+                limit=int(raw_limit),
+            ),
+        )
+    except ValueError as ex:
+        # A storage refuses a prefix or cursor it cannot use (e.g. S3 keys
+        # with control characters): the client's input, not a server fault.
+        raise ClientError(
+            400, f"Cannot list with that prefix or cursor: {ex}"
+        ) from None
     return Response.json(
         {
             "ok": True,
