@@ -7,22 +7,24 @@ from __future__ import annotations
 import re
 
 import pytest
+from datasette_files.imports import views as imports
 from datasette_files.routes import ROUTES
+from datasette_files.views import common, files, search, sources
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from conftest import ALICE
 
-# Routes that answer HTML; everything else answers JSON (at least its errors).
-HTML_ROUTES = {
-    r"^/-/files$",
-    r"^/-/files/search$",
-    r"^/-/files/source/(?P<slug>[^/]+)$",
-    r"^/-/files/upload/(?P<slug>[^/]+)$",
-    r"^/-/files/(?P<file_id>df-[^/.]+)$",
-    r"^/-/files/imports/(?P<job_id>imp-[0-9a-z]+)$",
+# Views that answer HTML; every other route answers JSON (at least its errors).
+HTML_VIEWS = {
+    sources.index_view,
+    search.search_page_view,
+    sources.source_page_view,
+    sources.upload_page_view,
+    files.file_page_view,
+    imports.job_page_view,
     # The catch-all 404 (tested below).
-    r"(?s)^/-/files/.*$",
+    common.not_found_view,
 }
 
 
@@ -36,8 +38,8 @@ def template(pattern: str) -> str:
 def json_paths() -> set[str]:
     """Every JSON route as an OpenAPI path; ``(\\.json)?`` counts as ``.json``."""
     paths = set()
-    for pattern, _view in ROUTES:
-        if pattern in HTML_ROUTES:
+    for pattern, view in ROUTES:
+        if view in HTML_VIEWS:
             continue
         pattern = pattern.replace(r"(?P<format>\.json)?", r"\.json")
         paths.add(template(pattern))
