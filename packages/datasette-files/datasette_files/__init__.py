@@ -8,6 +8,7 @@ from __future__ import annotations
 from datasette import hookimpl
 
 from .column_type import FileColumnType
+from .events import EVENTS
 from .files import File, get_file
 from .filesystem import FilesystemStorage
 from .imports.actions import import_actions
@@ -76,6 +77,11 @@ def register_actions(datasette):
 @hookimpl
 def permission_resources_sql(datasette, actor, action):
     return permission_sql(datasette, actor, action)
+
+
+@hookimpl
+def register_events(datasette):
+    return EVENTS
 
 
 @hookimpl

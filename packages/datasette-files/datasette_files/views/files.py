@@ -13,6 +13,7 @@ from ..downloads import (
     parse_range,
     started,
 )
+from ..events import FileDeleteEvent, FileUpdateEvent, send_event
 from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
@@ -194,6 +195,19 @@ async def update_view(request, datasette):
         await registry.update_search_text(row.id, changes["search_text"])
     if "filename" in changes:
         await registry.update_filename(row.id, changes["filename"])
+    # Only fields whose value differs: re-sending the same text is no change.
+    changed = [name for name, value in changes.items() if getattr(row, name) != value]
+    if changed:
+        await send_event(
+            datasette,
+            FileUpdateEvent(
+                actor=request.actor,
+                file_id=row.id,
+                source=row.source_slug,
+                filename=changes.get("filename", row.filename),
+                changed=changed,
+            ),
+        )
     row = await registry.get_file(row.id)
     return Response.json({"ok": True, "file": file_json(datasette, row)})
 
@@ -224,6 +238,15 @@ async def delete_view(request, datasette):
             row.source_slug,
             ex,
         )
+    await send_event(
+        datasette,
+        FileDeleteEvent(
+            actor=request.actor,
+            file_id=row.id,
+            source=row.source_slug,
+            filename=row.filename,
+        ),
+    )
     return Response.json({"ok": True, "deleted": row.id})
 
 
