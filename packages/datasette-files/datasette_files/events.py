@@ -82,10 +82,11 @@ class FileImportEvent(Event):
 class FilesSyncEvent(Event):
     """Event name: ``files-sync``
 
-    A source was synced with its backend: counts of files ``seen`` in the
-    backend and ``registered`` (new), ``updated``, ``removed`` and
-    ``skipped`` in the registry. ``actor`` is None when the sync ran from the
-    command line.
+    A sync of a source with its backend finished: files ``seen`` in the
+    backend; of those, ``registered`` (new to the registry), ``updated``
+    (changed in the backend) and ``skipped`` (already registered,
+    unchanged); ``removed``: registered files gone from the backend, pruned.
+    ``actor`` is None when the sync ran from the command line.
     """
 
     name = "files-sync"
