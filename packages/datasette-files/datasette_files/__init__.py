@@ -75,13 +75,13 @@ def register_actions(datasette):
 
 
 @hookimpl
-def permission_resources_sql(datasette, actor, action):
-    return permission_sql(datasette, actor, action)
+def register_events(datasette):
+    return EVENTS
 
 
 @hookimpl
-def register_events(datasette):
-    return EVENTS
+def permission_resources_sql(datasette, actor, action):
+    return permission_sql(datasette, actor, action)
 
 
 @hookimpl

@@ -195,21 +195,23 @@ async def update_view(request, datasette):
         await registry.update_search_text(row.id, changes["search_text"])
     if "filename" in changes:
         await registry.update_filename(row.id, changes["filename"])
+    updated = await registry.get_file(row.id)
+    if updated is None:  # deleted meanwhile
+        raise ClientError(404, "File not found")
     # Only fields whose value differs: re-sending the same text is no change.
-    changed = [name for name, value in changes.items() if getattr(row, name) != value]
+    changed = [name for name in changes if getattr(row, name) != changes[name]]
     if changed:
         await send_event(
             datasette,
             FileUpdateEvent(
                 actor=request.actor,
-                file_id=row.id,
-                source=row.source_slug,
-                filename=changes.get("filename", row.filename),
+                file_id=updated.id,
+                source=updated.source_slug,
+                filename=updated.filename,
                 changed=changed,
             ),
         )
-    row = await registry.get_file(row.id)
-    return Response.json({"ok": True, "file": file_json(datasette, row)})
+    return Response.json({"ok": True, "file": file_json(datasette, updated)})
 
 
 @json_view
