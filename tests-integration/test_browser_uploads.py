@@ -34,6 +34,24 @@ def downloaded_sha256(server, page, filename: str) -> str:
     return digest.hexdigest()
 
 
+# Records each "datasette-files:uploaded" DOM event heard on document.
+RECORD_UPLOADED_EVENTS = """() => {
+    window.uploadedEvents = [];
+    document.addEventListener("datasette-files:uploaded", (event) => {
+        window.uploadedEvents.push({
+            id: event.detail.file.id,
+            filename: event.detail.file.filename,
+            bubbles: event.bubbles,
+            composed: event.composed,
+        });
+    });
+}"""
+
+
+def uploaded_events(page) -> list[dict]:
+    return page.evaluate("() => window.uploadedEvents")
+
+
 def test_six_files_upload_and_download_intact(
     start_datasette, open_page, uploads, make_file, sha256
 ):
@@ -124,6 +142,7 @@ def test_failed_upload_can_be_retried(
     page = open_page(server, UPLOAD_PAGE)
     # The first attempt to send the bytes dies on the network.
     page.route("**/-/files/upload/files/-/upload", lambda route: route.abort(), times=1)
+    page.evaluate(RECORD_UPLOADED_EVENTS)
     upload = uploads(page)
 
     upload.pick([path])
@@ -134,9 +153,12 @@ def test_failed_upload_can_be_retried(
     )
     expect(item.get_by_role("alert")).to_be_visible()
     expect(upload.summary()).to_have_text("0 of 1 uploaded, 1 failed")
+    assert uploaded_events(page) == []
     item.get_by_role("button", name="Retry minutes.txt").click()
 
     expect(upload.summary()).to_have_text("1 of 1 uploaded")
+    # One event for the file, from the attempt that finished.
+    assert [e["filename"] for e in uploaded_events(page)] == ["minutes.txt"]
     expect(item.get_by_role("progressbar")).to_have_js_property("value", 100)
     assert downloaded_sha256(server, page, "minutes.txt") == sha256(path)
     # The failed attempt's pending upload was released, not left to expire.
@@ -176,6 +198,7 @@ def test_drag_and_drop(start_datasette, open_page, uploads):
     server = start_datasette()
     page = open_page(server, SOURCE_PAGE)
     zone = page.locator(".dfu-zone")
+    page.evaluate(RECORD_UPLOADED_EVENTS)
     dropped = page.evaluate_handle(
         """() => {
             const data = new DataTransfer();
@@ -191,6 +214,12 @@ def test_drag_and_drop(start_datasette, open_page, uploads):
 
     expect(zone).not_to_have_class(re.compile(r"\bdfu-over\b"))
     expect(uploads(page).summary()).to_have_text("2 of 2 uploaded")
+    # One bubbling, composed "datasette-files:uploaded" per file, carrying the
+    # file JSON from complete.
+    events = uploaded_events(page)
+    assert sorted(e["filename"] for e in events) == ["dropped-1.txt", "dropped-2.txt"]
+    assert all(e["bubbles"] and e["composed"] for e in events), events
+    assert sorted(e["id"] for e in events) == sorted(f["id"] for f in server.files())
     page.reload()
     expect(page.get_by_role("link", name="dropped-1.txt")).to_be_visible()
     expect(page.get_by_role("link", name="dropped-2.txt")).to_be_visible()

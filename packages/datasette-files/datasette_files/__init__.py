@@ -8,6 +8,7 @@ from __future__ import annotations
 from datasette import hookimpl
 
 from .column_type import FileColumnType
+from .events import EVENTS
 from .files import File, get_file
 from .filesystem import FilesystemStorage
 from .imports.actions import import_actions
@@ -71,6 +72,11 @@ def file_actions(datasette, actor, file, preview_bytes):
 @hookimpl
 def register_actions(datasette):
     return ACTIONS
+
+
+@hookimpl
+def register_events(datasette):
+    return EVENTS
 
 
 @hookimpl

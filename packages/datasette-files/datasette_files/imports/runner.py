@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ulid import ULID
 
+from ..events import FileImportEvent, send_event
 from ..registry import utcnow_iso
 from .csvstream import Column, CSVFormatError, LineReader, read_records
 from .settings import ImportSettings
@@ -105,12 +106,12 @@ class ImportManager:
             finished_at=None,
         )
         await self.store.insert(job)
-        task = asyncio.get_running_loop().create_task(self._run(job, file, db))
+        task = asyncio.get_running_loop().create_task(self._run(job, file, actor, db))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return job
 
-    async def _run(self, job: ImportJob, file, db) -> None:
+    async def _run(self, job: ImportJob, file, actor, db) -> None:
         loop = asyncio.get_running_loop()
         worker = ImportWorker(self, job, db, loop)
         try:
@@ -118,7 +119,6 @@ class ImportManager:
                 worker.chunks = chunks
                 await loop.run_in_executor(self.executor, worker.run)
             await self.store.finish(job.id, worker.rows, worker.bytes_read)
-            return
         except asyncio.CancelledError:
             # The loop is going away; the startup recovery finishes the job off.
             worker.cancelled.set()
@@ -130,6 +130,20 @@ class ImportManager:
         except Exception as ex:  # noqa: BLE001 - reported on the job page
             log.warning("datasette-files: import %s failed: %s", job.id, ex)
             error, line = f"Import failed: {ex}", None
+        else:
+            await send_event(
+                self.datasette,
+                FileImportEvent(
+                    actor=actor,
+                    file_id=file.id,
+                    source=file.source_slug,
+                    filename=file.filename,
+                    database=job.database_name,
+                    table=job.table_name,
+                    rows=worker.rows,
+                ),
+            )
+            return
         await self._fail(job, db, error, line)
 
     async def _fail(self, job: ImportJob, db, error: str, line: int | None) -> None:

@@ -4,9 +4,11 @@
 // (upload-transfer.js), so the same component sends bytes to Datasette, straight
 // to S3 with a presigned POST, or to S3 in parts, without knowing the storage.
 //
-// Each finished upload fires a bubbling "datasette-files:uploaded" event whose
-// detail.file is the file object from the complete endpoint. Whenever uploads
-// start or all settle it fires "datasette-files:busy" with detail.busy.
+// Each finished upload fires a "datasette-files:uploaded" event (bubbling and
+// composed, so a listener on document hears it even from inside a shadow root)
+// whose detail.file is the file object from the complete endpoint: one per
+// file (docs/events.md). Whenever uploads start or all settle it fires
+// "datasette-files:busy" with detail.busy.
 // With the `single` attribute it takes one file at a time (the file picker).
 
 import { formatBytes, formatSeconds } from "./format.js";
@@ -131,7 +133,11 @@ class UploadItem {
       link.setAttribute("aria-label", `Uploaded: view ${this.file.name}`);
       this.status.replaceChildren(link);
       this.component.dispatchEvent(
-        new CustomEvent("datasette-files:uploaded", { bubbles: true, detail: { file: completed.file } })
+        new CustomEvent("datasette-files:uploaded", {
+          bubbles: true,
+          composed: true,
+          detail: { file: completed.file },
+        })
       );
     } catch (error) {
       if (this.token) this.discard();

@@ -13,6 +13,7 @@ from ..downloads import (
     parse_range,
     started,
 )
+from ..events import FileDeleteEvent, FileUpdateEvent, send_event
 from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
@@ -194,8 +195,23 @@ async def update_view(request, datasette):
         await registry.update_search_text(row.id, changes["search_text"])
     if "filename" in changes:
         await registry.update_filename(row.id, changes["filename"])
-    row = await registry.get_file(row.id)
-    return Response.json({"ok": True, "file": file_json(datasette, row)})
+    updated = await registry.get_file(row.id)
+    if updated is None:  # deleted meanwhile
+        raise ClientError(404, "File not found")
+    # Only fields whose value differs: re-sending the same text is no change.
+    changed = [name for name in changes if getattr(row, name) != changes[name]]
+    if changed:
+        await send_event(
+            datasette,
+            FileUpdateEvent(
+                actor=request.actor,
+                file_id=updated.id,
+                source=updated.source_slug,
+                filename=updated.filename,
+                changed=changed,
+            ),
+        )
+    return Response.json({"ok": True, "file": file_json(datasette, updated)})
 
 
 @json_view
@@ -224,6 +240,15 @@ async def delete_view(request, datasette):
             row.source_slug,
             ex,
         )
+    await send_event(
+        datasette,
+        FileDeleteEvent(
+            actor=request.actor,
+            file_id=row.id,
+            source=row.source_slug,
+            filename=row.filename,
+        ),
+    )
     return Response.json({"ok": True, "deleted": row.id})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datasette import Response
 
 from .. import uploads
+from ..events import FileUploadEvent, send_event
 from ..permissions import UPLOAD, can
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, StreamingForm, read_body
@@ -160,6 +161,17 @@ async def complete_view(request, datasette):
         request.actor,
         body.get("upload_token"),
         body.get("parts"),
+    )
+    await send_event(
+        datasette,
+        FileUploadEvent(
+            actor=request.actor,
+            file_id=file.id,
+            source=file.source_slug,
+            filename=file.filename,
+            content_type=file.content_type,
+            size=file.size,
+        ),
     )
     return Response.json({"ok": True, "file": file_json(datasette, file)}, status=201)
 

@@ -1,0 +1,117 @@
+"""The events datasette-files sends through Datasette's ``track_event``.
+
+Each is a Datasette ``Event`` dataclass: ``name`` says what happened,
+``actor`` who did it, the other fields (``event.properties()``) the details.
+A plugin implementing ``track_event`` receives them alongside Datasette's own
+(``login``, ``create-table``...). Names, fields and when each fires:
+docs/events.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from datasette.events import Event
+
+log = logging.getLogger("datasette_files")
+
+
+@dataclass
+class FileUploadEvent(Event):
+    """Event name: ``file-upload``
+
+    A file was uploaded and registered (after a successful complete, proxied
+    or direct): one per file.
+    """
+
+    name = "file-upload"
+    file_id: str
+    source: str
+    filename: str
+    content_type: str | None
+    size: int | None
+
+
+@dataclass
+class FileUpdateEvent(Event):
+    """Event name: ``file-update``
+
+    A file's metadata was updated. ``changed`` lists the fields the request
+    set (e.g. ``["filename", "search_text"]``); ``filename`` is the new one.
+    """
+
+    name = "file-update"
+    file_id: str
+    source: str
+    filename: str
+    changed: list
+
+
+@dataclass
+class FileDeleteEvent(Event):
+    """Event name: ``file-delete``
+
+    A file was deleted (its registry row is gone).
+    """
+
+    name = "file-delete"
+    file_id: str
+    source: str
+    filename: str
+
+
+@dataclass
+class FileImportEvent(Event):
+    """Event name: ``file-import``
+
+    A CSV or TSV import finished successfully: ``rows`` rows went into the
+    new ``table`` of ``database``.
+    """
+
+    name = "file-import"
+    file_id: str
+    source: str
+    filename: str
+    database: str
+    table: str
+    rows: int
+
+
+@dataclass
+class FilesSyncEvent(Event):
+    """Event name: ``files-sync``
+
+    A sync of a source with its backend finished: files ``seen`` in the
+    backend; of those, ``registered`` (new to the registry), ``updated``
+    (changed in the backend) and ``skipped`` (already registered,
+    unchanged); ``removed``: registered files gone from the backend, pruned.
+    ``actor`` is None when the sync ran from the command line.
+    """
+
+    name = "files-sync"
+    source: str
+    registered: int
+    updated: int
+    removed: int
+    skipped: int
+    seen: int
+
+
+EVENTS = [
+    FileUploadEvent,
+    FileUpdateEvent,
+    FileDeleteEvent,
+    FileImportEvent,
+    FilesSyncEvent,
+]
+
+
+async def send_event(datasette, event: Event) -> None:
+    """``datasette.track_event(event)``, but a tracking plugin that raises is
+    logged, never the failure of the upload, edit or import it reports on:
+    by the time an event is sent, the thing it describes has happened."""
+    try:
+        await datasette.track_event(event)
+    except Exception:  # noqa: BLE001 - a tracker's bug stays its own
+        log.exception("datasette-files: a track_event plugin failed on %s", event.name)
