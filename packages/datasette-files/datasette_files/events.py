@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from datasette.events import Event
 
+from .hookspecs import awaited_hook_results
+
 log = logging.getLogger("datasette_files")
 
 
@@ -108,10 +110,8 @@ EVENTS = [
 
 
 async def send_event(datasette, event: Event) -> None:
-    """``datasette.track_event(event)``, but a tracking plugin that raises is
-    logged, never the failure of the upload, edit or import it reports on:
-    by the time an event is sent, the thing it describes has happened."""
-    try:
-        await datasette.track_event(event)
-    except Exception:  # noqa: BLE001 - a tracker's bug stays its own
-        log.exception("datasette-files: a track_event plugin failed on %s", event.name)
+    """What ``datasette.track_event(event)`` does, one tracking plugin at a
+    time: one that raises is logged with its name and the others still see
+    the event. Never the failure of the upload, edit or import it reports
+    on: by the time an event is sent, the thing it describes has happened."""
+    await awaited_hook_results("track_event", datasette=datasette, event=event)

@@ -206,7 +206,11 @@ async def test_failed_import_sends_no_file_import(import_ds, put, recorder):
     assert recorder.named("file-import") == []
 
 
-async def test_raising_tracker_does_not_break_anything(make_ds, upload, caplog):
+async def test_raising_tracker_does_not_break_anything(
+    make_ds, upload, caplog, recorder
+):
+    # Registered after the recorder, so pluggy calls it first: the recorder
+    # must still see every event.
     pm.register(RaisingTracker(), name="test-raising-tracker")
     try:
         ds = await make_ds()
@@ -225,6 +229,12 @@ async def test_raising_tracker_does_not_break_anything(make_ds, upload, caplog):
             assert deleted.status_code == 200, deleted.text
         failures = [r for r in caplog.records if "track_event" in r.getMessage()]
         assert len(failures) == 3
+        assert all("'test-raising-tracker'" in r.getMessage() for r in failures)
         assert "tracker exploded" in failures[0].exc_text
+        assert [event.name for event in recorder.ours()] == [
+            "file-upload",
+            "file-update",
+            "file-delete",
+        ]
     finally:
         pm.unregister(name="test-raising-tracker")
