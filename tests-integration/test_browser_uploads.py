@@ -134,6 +134,36 @@ def test_cancel_half_way_leaves_nothing_behind(
     assert not any(root.iterdir())
 
 
+def test_a_non_json_error_is_shown_as_plain_text(
+    start_datasette, open_page, uploads, make_file
+):
+    server = start_datasette()
+    page = open_page(server, UPLOAD_PAGE)
+    # A proxy in front of the storage answers with an HTML page, not JSON.
+    page.route(
+        "**/-/files/upload/files/-/upload",
+        lambda route: route.fulfill(
+            status=502,
+            content_type="text/html",
+            body="<html><body><h1>Bad   Gateway</h1>\n<p>upstream went away</p>"
+            + "x" * 500
+            + "</body></html>",
+        ),
+        times=1,
+    )
+    upload = uploads(page)
+
+    upload.pick([make_file("notes.txt", 1000)])
+
+    status = upload.item("notes.txt").locator(".dfu-status")
+    expect(status).to_have_text(
+        re.compile(
+            r"^the storage answered HTTP 502: Bad Gateway upstream went away x{169}$"
+        )
+    )
+    assert server.files() == []
+
+
 def test_failed_upload_can_be_retried(
     start_datasette, open_page, uploads, make_file, sha256
 ):

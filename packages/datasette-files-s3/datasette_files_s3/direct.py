@@ -75,7 +75,9 @@ class DirectUploads:
         return UploadInstructions(
             upload_url="",
             upload_method="PUT",
-            multipart=MultipartUpload(part_size, part_count, upload_id),
+            multipart=MultipartUpload(
+                part_size, part_count, upload_id, part_tag_header="ETag"
+            ),
             state={
                 "upload_id": upload_id,
                 "part_size": part_size,

@@ -122,3 +122,26 @@ async def test_direct_upload_gets_its_sha256_in_the_background(ds):
             break
         await asyncio.sleep(0.05)
     assert file["content_hash"] == expected
+
+
+async def test_a_large_direct_upload_is_multipart_with_etag_part_tags(ds):
+    prepared = await ds.client.post(
+        "/-/files/upload/bucket/-/prepare",
+        json={
+            "filename": "big.bin",
+            "content_type": "application/octet-stream",
+            "size": 200 * 1024 * 1024,
+        },
+        cookies=as_root(ds),
+    )
+    assert prepared.status_code == 200, prepared.text
+    upload = prepared.json()["upload"]
+    assert upload["mode"] == "multipart"
+    assert upload["part_tag_header"] == "ETag"
+    assert upload["parts_url"] == "/-/files/upload/bucket/-/parts"
+    aborted = await ds.client.post(
+        "/-/files/upload/bucket/-/abort",
+        json={"upload_token": prepared.json()["upload_token"]},
+        cookies=as_root(ds),
+    )
+    assert aborted.status_code == 200, aborted.text

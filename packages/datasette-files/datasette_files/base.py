@@ -74,8 +74,13 @@ class MultipartUpload:
 
     part_size: int
     part_count: int
-    # The storage's own handle, e.g. an S3 UploadId.
+    # The storage's own handle, e.g. an S3 UploadId. Shown to nobody: keep
+    # what ``complete_upload`` needs in ``UploadInstructions.state``.
     upload_id: str
+    # The response header of each part PUT whose value identifies the part;
+    # the client sends it back as the ``ETag`` of each entry in ``parts``.
+    # Browsers can read it only if the backend's CORS rules expose it.
+    part_tag_header: str = "ETag"
 
 
 @dataclass
@@ -87,7 +92,9 @@ class UploadInstructions:
     multipart/form-data body of those fields followed by a ``file`` field.
     When ``multipart`` is set, ask the core for presigned part URLs instead.
     ``state`` is private to the storage: the core persists it with the pending
-    upload and hands it back to ``complete_upload`` / ``abort_upload``.
+    upload and hands it back to ``presign_parts`` / ``complete_upload`` /
+    ``abort_upload``, but never reads it. Which of the three modes an upload
+    uses (proxy: None returned; direct; multipart) the core records itself.
     """
 
     upload_url: str

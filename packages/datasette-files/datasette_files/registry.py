@@ -194,6 +194,19 @@ MIGRATIONS = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # files_pending.mode is proxy, direct or multipart, recorded at
+        # prepare. Before, a multipart upload was a "direct" row whose
+        # storage state held an upload_id (the only storage that had them
+        # then was S3); such rows in flight across the upgrade keep working.
+        "008_pending_upload_mode",
+        """
+        UPDATE files_pending SET mode = 'multipart'
+        WHERE mode = 'direct'
+            AND json_valid(state)
+            AND json_extract(state, '$.upload_id') IS NOT NULL;
+        """,
+    ),
 ]
 
 FILE_COLUMNS = (
@@ -528,10 +541,12 @@ class Registry:
         return [PendingUpload.from_row(row) for row in rows]
 
     async def pending_paths(
-        self, source_slug: str, direct_only: bool = False
+        self, source_slug: str, skip_proxy: bool = False
     ) -> set[str]:
+        """Paths of the source's pending uploads; with ``skip_proxy``, only
+        those whose bytes go straight to the storage (direct, multipart)."""
         sql = "SELECT path FROM files_pending WHERE source_slug = ?"
-        if direct_only:
-            sql += " AND mode = 'direct'"
+        if skip_proxy:
+            sql += " AND mode != 'proxy'"
         rows = await self.db.execute(sql, [source_slug])
         return {row[0] for row in rows}

@@ -4,7 +4,11 @@ Views parse HTTP and check permissions; this module owns the pending-upload
 state machine:
 
     prepared --upload--> uploading --> uploaded --complete--> (file row)
-    prepared (direct) -----------------------------complete--> (file row)
+    prepared (direct, multipart) ------------------complete--> (file row)
+
+The mode (``proxy``, ``direct`` or ``multipart``) is decided at prepare from
+what the storage returned and recorded with the pending upload; the storage's
+``state`` is never looked into here.
 
 Tokens are ``secrets.token_urlsafe`` values; only their sha256 is stored. Each
 transition is a conditional UPDATE, so two requests racing on one token see
@@ -27,6 +31,7 @@ from .base import (
     FileTooLarge,
     StorageFull,
     StorageUnavailable,
+    UploadInstructions,
     UploadVerificationError,
 )
 from .filenames import (
@@ -131,7 +136,7 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
         content_type=request.content_type,
         size=request.size,
         actor_id=actor_id(actor),
-        mode="proxy" if instructions is None else "direct",
+        mode=upload_mode(instructions),
         status="prepared",
         state=dict(instructions.state) if instructions else {},
         content_hash=None,
@@ -145,6 +150,14 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
         "instructions": instructions,
         "expires_in": expires_in,
     }
+
+
+def upload_mode(instructions: UploadInstructions | None) -> str:
+    """How the bytes travel: through Datasette, in one request straight to
+    the storage, or straight to the storage in presigned parts."""
+    if instructions is None:
+        return "proxy"
+    return "multipart" if instructions.multipart else "direct"
 
 
 async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
@@ -234,7 +247,7 @@ async def enforce_size(
 
 async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
     pending = await lookup(state, source, actor, token)
-    if pending.mode != "direct" or "upload_id" not in pending.state:
+    if pending.mode != "multipart":
         raise UploadError(409, "This upload is not a multipart upload")
     if (
         not isinstance(part_numbers, list)
@@ -288,18 +301,17 @@ async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
 
 async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
     storage = await source.ensure_ready()
-    if pending.mode == "direct":
-        if "upload_id" in pending.state:
-            if not isinstance(parts, list):
-                raise UploadError(400, "parts must be a list of {PartNumber, ETag}")
-            try:
-                await call_storage(
-                    source, storage.complete_upload(pending.path, pending.state, parts)
-                )
-            except (ValueError, UploadVerificationError) as ex:
-                raise UploadError(
-                    400, f"Could not complete multipart upload: {ex}"
-                ) from None
+    if pending.mode == "multipart":
+        if not isinstance(parts, list):
+            raise UploadError(400, "parts must be a list of {PartNumber, ETag}")
+        try:
+            await call_storage(
+                source, storage.complete_upload(pending.path, pending.state, parts)
+            )
+        except (ValueError, UploadVerificationError) as ex:
+            raise UploadError(
+                400, f"Could not complete multipart upload: {ex}"
+            ) from None
     metadata = await call_storage(source, storage.get_file_metadata(pending.path))
     if metadata is None:
         raise UploadError(409, "The file was not found in the storage backend")
@@ -395,7 +407,7 @@ async def sweep_unfinished(state, source: Source, startup: bool) -> int:
     cutoff = None if startup else time.time() - state.settings.upload_expires
     try:
         unfinished = await source.storage.list_unfinished_uploads()
-        owned = await state.registry.pending_paths(source.slug, direct_only=startup)
+        owned = await state.registry.pending_paths(source.slug, skip_proxy=startup)
         removed = 0
         for item in unfinished:
             if item["path"] in owned or not started_before(item, cutoff):

@@ -184,6 +184,10 @@ async def test_pages_offer_only_what_the_actor_may_do(make_ds, upload):
     upload_page = await ds.client.get("/-/files/upload/files", actor=ALICE)
     assert "<datasette-file-uploader" in upload_page.text
     assert 'prepare-url="/-/files/upload/files/-/prepare"' in upload_page.text
+    assert "source-url" not in upload_page.text
+    # New rows on the source page are cloned from this, as its rows are drawn.
+    assert '<template id="files-row-template"><tr>' in pages["alice"]["source"]
+    assert "files-row-template" not in pages["viewer"]["source"]
 
 
 @pytest.mark.asyncio

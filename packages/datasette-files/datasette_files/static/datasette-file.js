@@ -5,6 +5,7 @@
 // are not returned, so those cells keep showing the plain id. Once it knows its
 // file, an element fires a bubbling "datasette-files:rendered" (detail.file).
 
+import { element, getJSON } from "./api.js";
 import { formatBytes } from "./format.js";
 
 const BATCH_SIZE = 100;
@@ -20,12 +21,10 @@ async function flush() {
     for (let i = 0; i < ids.length; i += BATCH_SIZE) {
       const chunk = ids.slice(i, i + BATCH_SIZE);
       const query = chunk.map((id) => `id=${encodeURIComponent(id)}`).join("&");
-      let files = {};
+      let files;
       try {
-        const response = await fetch(`${url}?${query}`, { credentials: "same-origin" });
-        const data = await response.json();
-        files = (data && data.files) || {};
-      } catch (error) {
+        files = (await getJSON(`${url}?${query}`)).files || {};
+      } catch (_error) {
         continue;
       }
       for (const id of chunk) {
@@ -54,22 +53,14 @@ class DatasetteFile extends HTMLElement {
 
   render(file) {
     this.dataset.loaded = "1";
-    const link = document.createElement("a");
-    link.href = file.url;
-    link.className = "datasette-file-link";
-    const img = document.createElement("img");
-    img.src = file.thumbnail_url;
-    img.alt = "";
-    img.width = 24;
-    img.height = 24;
-    img.loading = "lazy";
-    const name = document.createElement("span");
-    name.className = "datasette-file-name";
-    name.textContent = file.filename;
-    const size = document.createElement("span");
-    size.className = "datasette-file-size";
-    size.textContent = formatBytes(file.size);
-    link.append(img, " ", name);
+    const link = element(
+      "a",
+      { href: file.url, class: "datasette-file-link" },
+      element("img", { src: file.thumbnail_url, alt: "", width: 24, height: 24, loading: "lazy" }),
+      " ",
+      element("span", { class: "datasette-file-name" }, file.filename)
+    );
+    const size = element("span", { class: "datasette-file-size" }, formatBytes(file.size));
     this.replaceChildren(link, " ", size);
     this.title = `${file.filename} (${file.content_type || "unknown type"})`;
     this.dispatchEvent(new CustomEvent("datasette-files:rendered", { bubbles: true, detail: { file } }));

@@ -9,6 +9,7 @@
 // The bottom of this module plugs the picker into Datasette's insert and edit
 // row dialogs through Datasette's JavaScript plugin API (makeColumnField).
 
+import { element, getJSON } from "./api.js";
 import { formatBytes } from "./format.js";
 import "./datasette-file.js";
 
@@ -19,13 +20,6 @@ const FILE_ID = /^df-[0-9a-z]{26}$/;
 const RESULTS = 10;
 const DEBOUNCE_MS = 250;
 let pickers = 0;
-
-function element(tag, attributes = {}, text) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 class DatasetteFilePicker extends HTMLElement {
   constructor() {
@@ -146,9 +140,7 @@ class DatasetteFilePicker extends HTMLElement {
     const url = `${this.filesUrl}/search.json?_size=${RESULTS}&q=${encodeURIComponent(q)}`;
     let data;
     try {
-      const response = await fetch(url, { credentials: "same-origin", signal: this.controller.signal });
-      data = await response.json();
-      if (!response.ok || !data.ok) throw new Error((data.errors || [response.statusText]).join("; "));
+      data = await getJSON(url, { signal: this.controller.signal });
     } catch (error) {
       if (error.name === "AbortError" || searchId !== this.searchId) return;
       this.showResults([]);
@@ -195,7 +187,7 @@ class DatasetteFilePicker extends HTMLElement {
     const options = this.list.querySelectorAll("[role=option]");
     if (!options.length) return;
     this.active = (index + options.length) % options.length;
-    options.forEach((option, i) => option.setAttribute("aria-selected", String(i === this.active)));
+    for (const [i, option] of options.entries()) option.setAttribute("aria-selected", String(i === this.active));
     const option = options[this.active];
     this.search.setAttribute("aria-activedescendant", option.id);
     option.scrollIntoView({ block: "nearest" });
@@ -227,10 +219,9 @@ class DatasetteFilePicker extends HTMLElement {
 
   async loadUploadSources() {
     try {
-      const response = await fetch(`${this.filesUrl}/sources.json`, { credentials: "same-origin" });
-      const data = await response.json();
+      const data = await getJSON(`${this.filesUrl}/sources.json`);
       this.uploadSources = (data.sources || []).filter((s) => s.can_upload && s.available && s.prepare_url);
-    } catch (error) {
+    } catch (_error) {
       this.uploadSources = [];
     }
     this.uploadToggle.hidden = this.uploadSources.length === 0;
@@ -262,7 +253,7 @@ class DatasetteFilePicker extends HTMLElement {
   mountUploader() {
     const slug = this.sourceSelect ? this.sourceSelect.value : this.uploadSources[0].slug;
     const source = this.uploadSources.find((s) => s.slug === slug);
-    const uploader = element("datasette-file-uploader", { single: "", "prepare-url": source.prepare_url, "source-url": source.url });
+    const uploader = element("datasette-file-uploader", { single: true, "prepare-url": source.prepare_url });
     if (source.max_file_size) uploader.setAttribute("max-file-size", source.max_file_size);
     uploader.addEventListener("datasette-files:uploaded", (event) => {
       event.stopPropagation();
@@ -280,7 +271,7 @@ class DatasetteFilePicker extends HTMLElement {
   }
 
   cancelUploads() {
-    if (this.uploader && this.uploader.cancelAll) this.uploader.cancelAll();
+    this.uploader?.cancelAll?.();
   }
 }
 
@@ -292,7 +283,7 @@ if (!customElements.get("datasette-file-picker")) {
 // (makeColumnField); `file` columns get the picker. The dialog's own input
 // stays in the form, hidden, and receives the chosen id.
 function makeColumnField(context) {
-  if (!context.columnType || context.columnType.type !== "file") return null;
+  if (context.columnType?.type !== "file") return null;
   let picker;
   return {
     render(field) {

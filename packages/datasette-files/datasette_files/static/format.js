@@ -14,7 +14,7 @@ export function formatBytes(bytes) {
 }
 
 export function formatSeconds(seconds) {
-  if (!isFinite(seconds)) return "";
+  if (!Number.isFinite(seconds)) return "";
   const whole = Math.max(1, Math.ceil(seconds));
   if (whole < 60) return `${whole}s`;
   if (whole < 3600) return `${Math.floor(whole / 60)}m ${whole % 60}s`;

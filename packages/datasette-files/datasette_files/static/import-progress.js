@@ -1,6 +1,7 @@
 // The import job page: poll the job's JSON until it finishes, updating the
 // status, counts, progress bar, error and the link to the new table.
 
+import { getJSON } from "./api.js";
 import { formatBytes } from "./format.js";
 
 const job = document.querySelector(".files-import-job");
@@ -23,14 +24,12 @@ function show(data) {
 async function poll() {
   let delay = 1000;
   try {
-    const response = await fetch(job.dataset.jsonUrl, { credentials: "same-origin" });
-    const data = await response.json();
-    if (data.ok) {
-      show(data.job);
-      if (data.job.finished) return;
-    }
-  } catch (_) {
-    delay = 3000; // the server may be restarting; keep trying, more slowly
+    const data = await getJSON(job.dataset.jsonUrl);
+    show(data.job);
+    if (data.job.finished) return;
+  } catch (error) {
+    // Unreachable: the server may be restarting; keep trying, more slowly.
+    if (error.status === null) delay = 3000;
   }
   setTimeout(poll, delay);
 }

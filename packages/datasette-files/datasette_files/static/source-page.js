@@ -1,44 +1,29 @@
 // The source page: files uploaded with the embedded uploader appear at the
-// top of the listing straight away.
+// top of the listing straight away, in a row cloned from the page's
+// <template id="files-row-template"> (the same markup as the rows around it).
 
 import { formatBytes } from "./format.js";
-
-function cell(className, label, ...children) {
-  const td = document.createElement("td");
-  if (className) td.className = className;
-  if (label) td.dataset.label = label;
-  td.append(...children);
-  return td;
-}
 
 document.addEventListener("datasette-files:uploaded", (event) => {
   const file = event.detail.file;
   const listing = document.querySelector(".files-listing");
-  const body = listing && listing.querySelector("tbody");
-  if (!body) return;
-  const thumb = document.createElement("img");
-  thumb.src = file.thumbnail_url;
-  thumb.alt = "";
-  thumb.width = 32;
-  thumb.height = 32;
-  const link = document.createElement("a");
+  const body = listing?.querySelector("tbody");
+  const template = document.getElementById("files-row-template");
+  if (!body || !template) return;
+  const row = template.content.firstElementChild.cloneNode(true);
+  row.classList.add("files-new-row");
+  const field = (name) => row.querySelector(`[data-field="${name}"]`);
+  field("thumbnail_url").src = file.thumbnail_url;
+  const link = field("filename");
   link.href = file.url;
   link.textContent = file.filename;
-  const time = document.createElement("time");
+  field("size").textContent = formatBytes(file.size);
+  field("content_type").textContent = file.content_type || "";
+  field("uploaded_by").textContent = file.uploaded_by || "";
+  const time = field("created_at");
   time.dateTime = file.created_at;
   time.textContent = file.created_at.slice(0, 16).replace("T", " ");
-  const row = document.createElement("tr");
-  row.className = "files-new-row";
-  row.append(
-    cell("files-thumb", null, thumb),
-    cell("files-name", null, link),
-    cell("files-num", null, formatBytes(file.size)),
-    cell(null, null, file.content_type || ""),
-    cell(null, "Uploaded by", file.uploaded_by || ""),
-    cell("files-nowrap", "Uploaded", time)
-  );
   body.prepend(row);
   listing.hidden = false;
-  const empty = document.querySelector(".files-empty");
-  if (empty) empty.remove();
+  document.querySelector(".files-empty")?.remove();
 });

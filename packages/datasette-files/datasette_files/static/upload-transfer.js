@@ -1,11 +1,12 @@
 // Moving one file's bytes where prepare said to: back to Datasette as a raw
-// body ("proxy"), to a presigned POST ("direct"), or to S3 in parts
+// body ("proxy"), to a presigned POST ("direct"), or to the storage in parts
 // ("multipart"). Nothing here knows which storage is behind the URLs.
 
 import { ApiError, postJSON as callJSON } from "./api.js";
 
 const MAX_PARTS_IN_FLIGHT = 4;
 const PART_ATTEMPTS = 4;
+const ERROR_TEXT_LENGTH = 200;
 
 export class UploadFailure extends Error {
   // status: the HTTP status, if there was one; permanent: retrying cannot help.
@@ -42,6 +43,23 @@ export async function postJSON(url, body, options) {
   }
 }
 
+// What a failed request to the storage said: the JSON "errors" of a server
+// like Datasette, else the start of whatever text it sent, markup removed.
+function failureText(status, text) {
+  try {
+    const data = JSON.parse(text);
+    if (Array.isArray(data?.errors)) return data.errors.join("; ");
+  } catch (_error) {
+    // Not JSON: fall through to the text itself.
+  }
+  const plain = (text || "")
+    .replace(/<[^>]*>/g, " ")
+    .replace(/\s+/g, " ")
+    .trim()
+    .slice(0, ERROR_TEXT_LENGTH);
+  return plain ? `the storage answered HTTP ${status}: ${plain}` : `the storage answered HTTP ${status}`;
+}
+
 // XMLHttpRequest, because fetch() cannot report upload progress.
 function send(method, url, body, headers, onProgress, signal) {
   return new Promise((resolve, reject) => {
@@ -54,16 +72,7 @@ function send(method, url, body, headers, onProgress, signal) {
     xhr.upload.onprogress = (event) => onProgress(event.loaded);
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr);
-      let message = `the storage answered HTTP ${xhr.status}`;
-      try {
-        const data = JSON.parse(xhr.responseText);
-        if (data.errors) message = data.errors.join("; ");
-      } catch (_) {
-        // S3 answers XML: its <Message> is the useful part.
-        const match = /<Message>([^<]*)<\/Message>/.exec(xhr.responseText || "");
-        if (match) message = match[1];
-      }
-      reject(describeFailure(xhr.status, message));
+      reject(describeFailure(xhr.status, failureText(xhr.status, xhr.responseText)));
     };
     xhr.onerror = () => reject(new UploadFailure("The connection failed during the upload"));
     xhr.onabort = () => reject(abortError());
@@ -92,9 +101,12 @@ export async function sendFile(file, upload, token, onProgress, signal) {
   return null;
 }
 
-// S3 multipart: up to MAX_PARTS_IN_FLIGHT parts at once, each part retried on
+// Multipart: up to MAX_PARTS_IN_FLIGHT parts at once, each part retried on
 // its own (with a fresh presigned URL) before the whole upload gives up.
+// Each part's tag comes from the response header upload.part_tag_header
+// names; complete gets them as [{PartNumber, ETag}].
 async function sendParts(file, upload, token, onProgress, signal) {
+  const tagHeader = upload.part_tag_header || "ETag";
   // One part failing for good stops the others too.
   const stop = new AbortController();
   const stopAll = () => stop.abort();
@@ -105,7 +117,7 @@ async function sendParts(file, upload, token, onProgress, signal) {
     for (const value of partLoaded.values()) total += value;
     onProgress(total);
   };
-  const etags = [];
+  const tags = [];
   const sendPart = async (number) => {
     const start = (number - 1) * upload.part_size;
     const blob = file.slice(start, Math.min(start + upload.part_size, file.size));
@@ -120,16 +132,16 @@ async function sendParts(file, upload, token, onProgress, signal) {
           partLoaded.set(number, n);
           reportParts();
         }, stop.signal);
-        const etag = xhr.getResponseHeader("ETag");
-        if (!etag) {
+        const tag = xhr.getResponseHeader(tagHeader);
+        if (!tag) {
           throw new UploadFailure(
-            "The storage did not expose the ETag header: check the bucket's CORS rules (ExposeHeaders: ETag)",
+            `The storage did not expose the ${tagHeader} header: check its CORS rules (expose ${tagHeader})`,
             { permanent: true }
           );
         }
         partLoaded.set(number, blob.size);
         reportParts();
-        etags.push({ PartNumber: number, ETag: etag });
+        tags.push({ PartNumber: number, ETag: tag });
         return;
       } catch (error) {
         const hopeless = error.permanent || error.status === 403 || attempt >= PART_ATTEMPTS;
@@ -153,6 +165,6 @@ async function sendParts(file, upload, token, onProgress, signal) {
   } finally {
     signal.removeEventListener("abort", stopAll);
   }
-  etags.sort((a, b) => a.PartNumber - b.PartNumber);
-  return etags;
+  tags.sort((a, b) => a.PartNumber - b.PartNumber);
+  return tags;
 }

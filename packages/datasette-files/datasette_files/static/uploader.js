@@ -1,4 +1,4 @@
-// <datasette-file-uploader prepare-url="..." source-url="..." max-file-size="..." [single]>
+// <datasette-file-uploader prepare-url="..." max-file-size="..." [single]>
 //
 // Uploads files by following the instructions the prepare endpoint returns
 // (upload-transfer.js), so the same component sends bytes to Datasette, straight
@@ -11,18 +11,12 @@
 // "datasette-files:busy" with detail.busy.
 // With the `single` attribute it takes one file at a time (the file picker).
 
+import { element } from "./api.js";
 import { formatBytes, formatSeconds } from "./format.js";
 import { UploadFailure, abortError, postJSON, sendFile } from "./upload-transfer.js";
 
 const MAX_FILES_IN_FLIGHT = 4;
 const SPEED_WINDOW_MS = 4000;
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 class UploadItem {
   constructor(file, component) {
@@ -35,26 +29,27 @@ class UploadItem {
     this.token = null;
     this.abortUrl = null;
 
-    this.element = element("li", "dfu-item");
-    const heading = element("div", "dfu-heading");
-    heading.append(element("span", "dfu-name", file.name), element("span", "dfu-size", formatBytes(file.size)));
-    this.progress = element("progress");
-    this.progress.max = 100;
-    this.progress.value = 0;
-    this.progress.setAttribute("aria-label", `Upload of ${file.name}`);
-    const footer = element("div", "dfu-footer");
-    this.status = element("span", "dfu-status");
-    const buttons = element("span", "dfu-buttons");
-    this.cancelButton = element("button", "dfu-cancel", "Cancel");
-    this.cancelButton.type = "button";
-    this.cancelButton.setAttribute("aria-label", `Cancel ${file.name}`);
-    this.retryButton = element("button", "dfu-retry", "Retry");
-    this.retryButton.type = "button";
-    this.retryButton.setAttribute("aria-label", `Retry ${file.name}`);
-    this.retryButton.hidden = true;
-    buttons.append(this.cancelButton, this.retryButton);
-    footer.append(this.status, buttons);
-    this.element.append(heading, this.progress, footer);
+    const heading = element(
+      "div",
+      { class: "dfu-heading" },
+      element("span", { class: "dfu-name" }, file.name),
+      element("span", { class: "dfu-size" }, formatBytes(file.size))
+    );
+    this.progress = element("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` });
+    this.status = element("span", { class: "dfu-status" });
+    this.cancelButton = element(
+      "button",
+      { type: "button", class: "dfu-cancel", "aria-label": `Cancel ${file.name}` },
+      "Cancel"
+    );
+    this.retryButton = element(
+      "button",
+      { type: "button", class: "dfu-retry", "aria-label": `Retry ${file.name}`, hidden: true },
+      "Retry"
+    );
+    const buttons = element("span", { class: "dfu-buttons" }, this.cancelButton, this.retryButton);
+    const footer = element("div", { class: "dfu-footer" }, this.status, buttons);
+    this.element = element("li", { class: "dfu-item" }, heading, this.progress, footer);
     this.cancelButton.addEventListener("click", () => this.cancel());
     this.retryButton.addEventListener("click", () => this.retry());
     this.setState("queued", "Waiting…");
@@ -128,9 +123,11 @@ class UploadItem {
       this.loaded = this.file.size;
       this.cancelButton.hidden = true;
       this.setState("done", "");
-      const link = element("a", null, "Uploaded");
-      link.href = completed.file.url;
-      link.setAttribute("aria-label", `Uploaded: view ${this.file.name}`);
+      const link = element(
+        "a",
+        { href: completed.file.url, "aria-label": `Uploaded: view ${this.file.name}` },
+        "Uploaded"
+      );
       this.status.replaceChildren(link);
       this.component.dispatchEvent(
         new CustomEvent("datasette-files:uploaded", {

@@ -49,7 +49,7 @@ def instructions_json(datasette, source, result) -> dict:
         }
     else:
         upload = {
-            "mode": "multipart" if instructions.multipart else "direct",
+            "mode": pending.mode,
             "url": instructions.upload_url,
             "method": instructions.upload_method,
             "headers": instructions.upload_headers,
@@ -59,6 +59,7 @@ def instructions_json(datasette, source, result) -> dict:
             upload["part_size"] = instructions.multipart.part_size
             upload["part_count"] = instructions.multipart.part_count
             upload["parts_url"] = base + "/-/parts"
+            upload["part_tag_header"] = instructions.multipart.part_tag_header
     return {
         "ok": True,
         "upload_token": token,
