@@ -154,14 +154,25 @@ async def parts_view(request, datasette):
 @json_view
 async def complete_view(request, datasette):
     source, body = await token_request(request, datasette)
-    file = await uploads.complete(
+    completed = await uploads.complete(
         get_state(datasette),
         source,
         request.actor,
         body.get("upload_token"),
         body.get("parts"),
     )
-    return Response.json({"ok": True, "file": file_json(datasette, file)}, status=201)
+    if completed.duplicate_of is not None:
+        # on_duplicate: reuse. Nothing new was created.
+        return Response.json(
+            {
+                "ok": True,
+                "file": file_json(datasette, completed.file),
+                "duplicate_of": completed.duplicate_of,
+            }
+        )
+    return Response.json(
+        {"ok": True, "file": file_json(datasette, completed.file)}, status=201
+    )
 
 
 @json_view
