@@ -216,7 +216,10 @@ async def test_allowed_types_and_on_duplicate_are_not_passed_to_the_storage(
     # The filesystem storage refuses unknown config keys; these are the core's.
     ds = await accepting(make_ds, ["image/*"], on_duplicate="reject")
     response = await ds.client.get("/-/files/sources.json", actor=ALICE)
-    assert response.json()["sources"][0]["available"] is True
+    [source] = response.json()["sources"]
+    assert source["available"] is True
+    assert source["allowed_types"] == ["image/*"]
+    assert source["on_duplicate"] == "reject"
 
 
 # Startup errors
