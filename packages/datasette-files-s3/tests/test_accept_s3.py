@@ -167,3 +167,32 @@ async def test_direct_duplicates_are_kept_with_allow(make_ds, seaweedfs):
     for name in ("a.txt", "b.txt"):
         assert (await direct_upload(ds, name, data, "text/plain")).status_code == 201
     assert len(objects_under(seaweedfs, prefix)) == 2
+
+
+async def test_direct_multipart_upload_of_html_named_png_is_refused(make_ds, seaweedfs):
+    # A threshold of 1 byte: even a small file goes up in (one) part.
+    ds, prefix = await make_ds(allowed_types=["image/*"], multipart_threshold=1)
+    prepared = await prepare(ds, "cat.png", HTML, "image/png")
+    assert prepared.status_code == 200, prepared.text
+    body = prepared.json()
+    assert body["upload"]["mode"] == "multipart"
+    token = body["upload_token"]
+    urls = await ds.client.post(
+        body["upload"]["parts_url"],
+        json={"upload_token": token, "part_numbers": [1]},
+        cookies=as_root(ds),
+    )
+    async with httpx.AsyncClient() as browser:
+        put = await browser.put(urls.json()["urls"]["1"], content=HTML)
+    assert put.status_code == 200, put.text
+    completed = await ds.client.post(
+        "/-/files/upload/bucket/-/complete",
+        json={
+            "upload_token": token,
+            "parts": [{"PartNumber": 1, "ETag": put.headers["etag"]}],
+        },
+        cookies=as_root(ds),
+    )
+    assert completed.status_code == 415, completed.text
+    assert objects_under(seaweedfs, prefix) == []
+    assert await registered(ds) == []
