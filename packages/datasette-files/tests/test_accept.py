@@ -4,6 +4,7 @@ sources; the S3 package tests direct uploads."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -302,6 +303,21 @@ async def test_on_duplicate_reject_answers_409_with_the_existing_id(
     assert body["duplicate_of"] == first["id"]
     assert first["id"] in body["error"]
     assert await snapshot(ds) == before
+
+
+async def test_identical_uploads_completing_at_once_register_one_file(make_ds, api):
+    ds = await duplicate_ds(make_ds, "reuse")
+    tokens = []
+    for name in ("a.txt", "b.txt", "c.txt"):
+        token, sent = await send_all(api, ds, name, b"same bytes", "text/plain")
+        assert sent.status_code == 200
+        tokens.append(token)
+    replies = await asyncio.gather(*(api.complete(ds, "files", t) for t in tokens))
+    statuses = sorted(reply.status_code for reply in replies)
+    assert statuses == [200, 200, 201], [reply.text for reply in replies]
+    [created] = [reply.json()["file"] for reply in replies if reply.status_code == 201]
+    assert {reply.json()["file"]["id"] for reply in replies} == {created["id"]}
+    assert len(stored_files(ds)) == 1
 
 
 async def test_on_duplicate_hashes_large_proxied_uploads_before_deciding(
