@@ -23,8 +23,16 @@ ERROR_STATUSES = {
     404: "No such source, file or job, or one the actor may not browse.",
     405: "Wrong HTTP method.",
     408: "The client sent the body too slowly.",
-    409: "Conflict: token already used, upload not yet sent, wrong stored size.",
+    409: (
+        "Conflict: token already used, upload not yet sent, wrong stored size, "
+        "or (on_duplicate: reject) the source already has the same bytes: "
+        "duplicate_of is that file's id."
+    ),
     413: "Larger than the source's max_file_size or the declared size.",
+    415: (
+        "The source's allowed_types refuse the declared type (prepare) or the "
+        "bytes (upload; complete for direct uploads); allowed_types lists them."
+    ),
     416: "The Range header asks for bytes outside the file.",
     503: "The source's backend is unavailable right now.",
     507: "The source's storage is full.",
@@ -141,6 +149,15 @@ SCHEMAS = {
                 "type": "integer",
                 "description": "The HTTP status code again.",
             },
+            "allowed_types": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "With 415: the types the source accepts.",
+            },
+            "duplicate_of": {
+                "type": "string",
+                "description": "With 409 from complete: the existing file's id.",
+            },
         },
         "required": ["ok", "error", "errors", "status"],
         "example": ERROR_EXAMPLE,
@@ -189,6 +206,12 @@ SCHEMAS = {
             "prepare_url": nullable("string"),
             "capabilities": {"type": "object"},
             "max_file_size": nullable("integer"),
+            "allowed_types": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "description": "MIME types and wildcards; null: anything.",
+            },
+            "on_duplicate": {"enum": ["allow", "reuse", "reject"]},
             "file_count": {"type": "integer"},
         },
         "required": ["slug", "storage", "available", "url", "can_upload"],
@@ -492,7 +515,7 @@ PATHS = {
                     ref("Prepared"),
                     PREPARED_EXAMPLE,
                 ),
-                **errors(*UPLOAD_ERRORS, 413),
+                **errors(*UPLOAD_ERRORS, 413, 415),
             },
         }
     },
@@ -551,7 +574,7 @@ PATHS = {
                         "content_hash": HASH_EXAMPLE,
                     },
                 ),
-                **errors(*UPLOAD_ERRORS, 408, 413),
+                **errors(*UPLOAD_ERRORS, 408, 413, 415),
             },
         }
     },
@@ -619,12 +642,20 @@ PATHS = {
                 {"upload_token": "single-use-secret"},
             ),
             "responses": {
+                "200": json_response(
+                    "on_duplicate: reuse: the source already had these bytes; "
+                    "the existing file, and the new bytes were removed",
+                    ok_object(
+                        {"file": ref("File"), "duplicate_of": {"type": "string"}}
+                    ),
+                    {"ok": True, "file": FILE_EXAMPLE, "duplicate_of": FILE_ID_EXAMPLE},
+                ),
                 "201": json_response(
                     "The file is registered",
                     ref("FileReply"),
                     {"ok": True, "file": FILE_EXAMPLE},
                 ),
-                **errors(*UPLOAD_ERRORS, 413),
+                **errors(*UPLOAD_ERRORS, 413, 415),
             },
         }
     },

@@ -207,12 +207,25 @@ MIGRATIONS = [
             AND json_extract(state, '$.upload_id') IS NOT NULL;
         """,
     ),
+    (
+        # on_duplicate looks files up by hash within a source; the file
+        # page lists other files with the same hash.
+        "009_content_hash_index",
+        """
+        CREATE INDEX IF NOT EXISTS files_files_content_hash
+            ON files_files (source_slug, content_hash);
+        """,
+    ),
 ]
 
 FILE_COLUMNS = (
     "id, source_slug, path, filename, content_type, content_hash, size, width, "
     "height, uploaded_by, created_at, search_text, metadata"
 )
+
+
+# Same source, hash and size (the index on (source_slug, content_hash)).
+DUPLICATE_WHERE = "source_slug = ? AND content_hash = ? AND size = ? AND id != ?"
 
 
 def utcnow_iso() -> str:
@@ -469,11 +482,36 @@ class Registry:
             "DELETE FROM files_pending WHERE id = ?", [pending_id]
         )
 
-    async def finish_upload(self, pending_id: str, file: FileRow) -> bool:
-        """Insert the file row and drop the pending row in one transaction."""
+    async def find_duplicate(self, file: FileRow) -> FileRow | None:
+        """The oldest other file in ``file``'s source with its hash and size."""
+        rows = await self.db.execute(
+            f"SELECT {FILE_COLUMNS} FROM files_files WHERE {DUPLICATE_WHERE} "
+            "ORDER BY created_at, id LIMIT 1",
+            [file.source_slug, file.content_hash, file.size, file.id],
+        )
+        row = rows.first()
+        return FileRow.from_row(row) if row else None
+
+    async def finish_upload(
+        self, pending_id: str, file: FileRow, unique: bool = False
+    ) -> bool:
+        """Insert the file row and drop the pending row in one transaction.
+
+        With ``unique``, nothing happens (False) if the source already has a
+        file with the same hash and size: the check and the insert are one
+        transaction, so two identical uploads cannot both get in.
+        """
 
         def run(conn):
             with conn:
+                if (
+                    unique
+                    and conn.execute(
+                        f"SELECT 1 FROM files_files WHERE {DUPLICATE_WHERE}",
+                        [file.source_slug, file.content_hash, file.size, file.id],
+                    ).fetchone()
+                ):
+                    return False
                 conn.execute(
                     "INSERT INTO files_completed_uploads "
                     "(token_hash, source_slug, actor_id, expires_at) "

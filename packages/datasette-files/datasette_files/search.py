@@ -95,3 +95,26 @@ async def browsable_files_by_id(
 
 def qualified() -> str:
     return ", ".join(f"f.{column.strip()}" for column in FILE_COLUMNS.split(","))
+
+
+async def browsable_files_with_hash(
+    db,
+    allowed_sql: str,
+    allowed_params: dict,
+    content_hash: str,
+    exclude_id: str,
+    limit: int,
+) -> list[FileRow]:
+    """Other files with this content hash, oldest first, in sources the
+    actor may browse (one index seek per source)."""
+    params = dict(allowed_params)
+    params.update({"_hash": content_hash, "_exclude": exclude_id, "_limit": limit})
+    rows = await db.execute(
+        f"SELECT {qualified()} FROM files_files f "
+        f"WHERE f.source_slug IN (SELECT parent FROM ({allowed_sql})) "
+        "AND f.source_slug IN (SELECT slug FROM files_sources WHERE active = 1) "
+        "AND f.content_hash = :_hash AND f.id != :_exclude "
+        "ORDER BY f.created_at, f.id LIMIT :_limit",
+        params,
+    )
+    return [FileRow.from_row(row) for row in rows]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from datasette.utils import StartupError
 
+from .accept import AcceptRules
 from .base import Storage, StorageConfigError, StorageUnavailable
 from .compat import StorageCalls, call_shapes
 from .hookspecs import hook_results, plugin_failed
@@ -41,6 +42,8 @@ class Source:
     config: dict
     storage: Storage
     get_secret: object = None
+    # allowed_types and on_duplicate, taken out of ``config`` (accept.py).
+    accept: AcceptRules = field(default_factory=AcceptRules)
     ready: bool = False
     error: str | None = None
     last_attempt: float = 0.0
@@ -176,12 +179,20 @@ def parse_sources(plugin_config: dict, storage_types: dict[str, type]) -> list[S
         config = entry.get("config") or {}
         if not isinstance(config, dict):
             raise StartupError(f"{prefix}: 'config' must be a mapping")
+        # The core's keys out, so storages that refuse unknown keys never
+        # see them.
+        config = dict(config)
+        try:
+            accept = AcceptRules.pop_from(config)
+        except StorageConfigError as ex:
+            raise StartupError(config_error_message(slug, ex)) from None
         sources.append(
             Source(
                 slug=slug,
                 storage_type=storage_type,
                 config=config,
                 storage=storage_types[storage_type](),
+                accept=accept,
             )
         )
     return sources

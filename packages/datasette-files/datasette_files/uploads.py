@@ -21,12 +21,13 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ulid import ULID
 
+from .accept import SNIFF_BYTES, NotAccepted
 from .base import (
     FileTooLarge,
     StorageFull,
@@ -54,10 +55,18 @@ PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting
 class UploadError(Exception):
     """A client-visible failure with the HTTP status it maps to."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, extra: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        # More keys for the JSON error body, e.g. the id of a duplicate.
+        self.extra = extra or {}
+
+
+def refused(source: Source, ex: NotAccepted) -> UploadError:
+    return UploadError(
+        415, str(ex), {"allowed_types": list(source.accept.allowed_types or ())}
+    )
 
 
 def hash_token(token: str) -> str:
@@ -110,6 +119,10 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
     capabilities = storage.capabilities
     if not capabilities.can_upload:
         raise UploadError(400, f"Source '{source.slug}' does not accept uploads")
+    try:
+        source.accept.check_declared(request.content_type)
+    except NotAccepted as ex:
+        raise refused(source, ex) from None
     limit = capabilities.max_file_size
     if limit is not None and request.size > limit:
         raise UploadError(
@@ -190,15 +203,34 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
         raise UploadError(409, "This upload has already been sent")
     hasher = None
+    # A source that compares hashes needs one before complete, at any size.
     if not storage.capabilities.hashes_uploads and (
         pending.size <= state.settings.inline_hash_max_size
+        or source.accept.on_duplicate != "allow"
     ):
         hasher = StreamHasher()
-    limited = enforce_size(stream, pending.size, source.max_file_size, hasher)
+    inspect = None
+    if source.accept.allowed_types is not None:
+
+        def inspect(head: bytes) -> None:
+            try:
+                source.accept.check_bytes(pending.content_type, head)
+            except NotAccepted as ex:
+                raise refused(source, ex) from None
+
+    limited = enforce_size(stream, pending.size, source.max_file_size, hasher, inspect)
     try:
         stored = await call_storage(
             source, storage.receive_upload(pending.path, limited, pending.content_type)
         )
+    except UploadError as ex:
+        if ex.status != 415:
+            await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
+            raise
+        # Refused for what it is: the storage removed what it had, and the
+        # same bytes would be refused again, so the upload ends here.
+        await discard(state, source, pending)
+        raise
     except BaseException:
         # The storage removed its partial data; let the client try again.
         await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
@@ -222,10 +254,17 @@ async def enforce_size(
     declared: int,
     limit: int | None,
     hasher: StreamHasher | None = None,
+    inspect: Callable[[bytes], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Pass the chunks on (to ``hasher`` too), stopping as soon as a size
-    promise breaks."""
+    promise breaks.
+
+    With ``inspect``, the first ``SNIFF_BYTES`` are held back and handed to
+    it before anything reaches the storage; it raises to refuse the upload.
+    After that, chunks pass as before: no work beyond the first bytes.
+    """
     received = 0
+    held: list[bytes] | None = [] if inspect is not None else None
     async for chunk in stream:
         received += len(chunk)
         if limit is not None and received > limit:
@@ -238,11 +277,36 @@ async def enforce_size(
             )
         if hasher is not None:
             await hasher.add(chunk)
+        if held is not None:
+            held.append(chunk)
+            if received < SNIFF_BYTES:
+                continue
+            inspect(first_bytes(held, SNIFF_BYTES))
+            for earlier in held:
+                yield earlier
+            held = None
+            continue
         yield chunk
     if received != declared:
         raise UploadError(
             400, f"Upload ended after {received} bytes; declared size was {declared}"
         )
+    if held is not None:
+        # The whole upload was shorter than SNIFF_BYTES.
+        inspect(first_bytes(held, SNIFF_BYTES))
+        for earlier in held:
+            yield earlier
+
+
+def first_bytes(chunks: list[bytes], count: int) -> bytes:
+    """The first ``count`` bytes of ``chunks``, copying no more than that."""
+    parts, needed = [], count
+    for chunk in chunks:
+        if needed <= 0:
+            break
+        parts.append(chunk[:needed])
+        needed -= len(parts[-1])
+    return b"".join(parts)
 
 
 async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
@@ -273,7 +337,16 @@ async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
     return {str(number): url for number, url in urls.items()}
 
 
-async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
+@dataclass
+class Completed:
+    """What complete registered, or (``on_duplicate: reuse``) the existing
+    file the upload turned out to duplicate."""
+
+    file: FileRow
+    duplicate_of: str | None = None
+
+
+async def complete(state, source: Source, actor, token, parts=None) -> Completed:
     """Verify the stored object and register it, exactly once."""
     pending = await lookup(state, source, actor, token)
     if pending.mode == "proxy" and pending.status == "prepared":
@@ -285,18 +358,73 @@ async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
         pending.id, ("prepared", "uploaded"), "completing"
     ):
         raise UploadError(409, "This upload is already being completed")
+    rules = source.accept
+    existing = None
     try:
         file = await verify(source, pending, parts)
+        if rules.allowed_types is not None and pending.mode != "proxy":
+            # Proxied bytes were sniffed on their way in; these never were.
+            storage = await source.ensure_ready()
+            head = await call_storage(
+                source, storage.read_bytes(pending.path, SNIFF_BYTES)
+            )
+            rules.check_bytes(pending.content_type, head)
+        if rules.on_duplicate != "allow":
+            file.content_hash = await sha256_of(source, file)
+            existing = await state.registry.find_duplicate(file)
+    except NotAccepted as ex:
+        await discard(state, source, pending)
+        raise refused(source, ex) from None
     except BaseException:
         await state.registry.claim_pending(pending.id, ("completing",), previous)
         raise
-    if not await state.registry.finish_upload(pending.id, file):
-        raise UploadError(409, "This upload was completed or aborted concurrently")
+    if existing is None:
+        unique = rules.on_duplicate != "allow"
+        if not await state.registry.finish_upload(pending.id, file, unique):
+            # With ``unique``, a duplicate registered in the meantime.
+            existing = await state.registry.find_duplicate(file) if unique else None
+            if existing is None:
+                raise UploadError(
+                    409, "This upload was completed or aborted concurrently"
+                )
+    if existing is not None:
+        return await settle_duplicate(state, source, pending, existing)
     if file.content_hash is None and state.hasher is not None:
         state.hasher.schedule(file.id, file.source_slug, file.path)
     if state.thumbnailer is not None:
         state.thumbnailer.schedule(file)
-    return file
+    return Completed(file)
+
+
+async def settle_duplicate(
+    state, source: Source, pending: PendingUpload, existing: FileRow
+) -> Completed:
+    """``on_duplicate``: the new bytes go; the existing file is the answer."""
+    await discard(state, source, pending)
+    if source.accept.on_duplicate == "reject":
+        raise UploadError(
+            409,
+            f"Source '{source.slug}' already has this file (same sha256 and "
+            f"size): {existing.id}",
+            {"duplicate_of": existing.id},
+        )
+    return Completed(existing, duplicate_of=existing.id)
+
+
+async def sha256_of(source: Source, file: FileRow) -> str:
+    """The file's ``sha256:<hex>``: as recorded, or by reading it through
+    (a direct upload whose backend reported none; costs one full read)."""
+    if file.content_hash and file.content_hash.startswith(SHA256_PREFIX):
+        return file.content_hash
+    storage = await source.ensure_ready()
+
+    async def read_through() -> str:
+        hasher = StreamHasher()
+        async for chunk in storage.stream_file(file.path):
+            await hasher.add(chunk)
+        return SHA256_PREFIX + (await hasher.digest()).hex()
+
+    return await call_storage(source, read_through())
 
 
 async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:

@@ -32,8 +32,14 @@ class ClientError(Exception):
         self.message = message
 
 
-def json_error(message: str | list[str], status: int) -> Response:
-    return Response.json(error_body(message, status), status=status)
+def json_error(
+    message: str | list[str], status: int, extra: dict | None = None
+) -> Response:
+    """The one error shape; ``extra`` adds keys, e.g. ``duplicate_of``."""
+    body = error_body(message, status)
+    if extra:
+        body.update({key: value for key, value in extra.items() if key not in body})
+    return Response.json(body, status=status)
 
 
 def error_for(ex: BaseException) -> tuple[int, str] | None:
@@ -71,7 +77,7 @@ def json_view(view):
             if mapped is None:
                 log.exception("datasette-files: unexpected error in %s", view.__name__)
                 return json_error("Internal error; see the server log", 500)
-            return json_error(mapped[1], mapped[0])
+            return json_error(mapped[1], mapped[0], getattr(ex, "extra", None))
 
     return wrapper
 

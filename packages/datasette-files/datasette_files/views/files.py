@@ -17,7 +17,7 @@ from ..events import FileDeleteEvent, FileUpdateEvent, send_event
 from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
-from ..search import browsable_files_by_id
+from ..search import browsable_files_by_id, browsable_files_with_hash
 from ..state import get_state
 from ..uploads import call_storage
 from .common import (
@@ -36,6 +36,7 @@ log = logging.getLogger("datasette_files")
 MAX_SEARCH_TEXT = 100_000
 MAX_BATCH_IDS = 100
 PREVIEW_BYTES = 2048
+MAX_SAME_HASH = 20
 
 
 async def browsable_file(request, datasette, file_id: str) -> FileRow:
@@ -76,6 +77,19 @@ async def file_page_view(request, datasette):
     from ..hooks import file_action_links
 
     actions = await file_action_links(datasette, actor, row, state, PREVIEW_BYTES)
+    same_hash = []
+    if row.content_hash:
+        allowed_sql, allowed_params = await datasette.allowed_resources_sql(
+            action=BROWSE, actor=actor
+        )
+        same_hash = await browsable_files_with_hash(
+            state.registry.db,
+            allowed_sql,
+            allowed_params,
+            row.content_hash,
+            row.id,
+            MAX_SAME_HASH,
+        )
     return Response.html(
         await datasette.render_template(
             "files_file.html",
@@ -86,6 +100,7 @@ async def file_page_view(request, datasette):
                 "may_edit": may_edit,
                 "may_delete": may_delete,
                 "actions": actions,
+                "same_hash": [file_json(datasette, other) for other in same_hash],
                 "is_image": (row.content_type or "").startswith("image/")
                 and row.content_type != "image/svg+xml",
             },

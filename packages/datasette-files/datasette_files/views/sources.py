@@ -75,6 +75,11 @@ async def source_summary(datasette, actor, source, count: int | None) -> dict:
             "can_multipart_upload": capabilities.can_multipart_upload,
         },
         "max_file_size": capabilities.max_file_size,
+        # What the source accepts (docs/configuration.md); null: anything.
+        "allowed_types": list(source.accept.allowed_types)
+        if source.accept.allowed_types is not None
+        else None,
+        "on_duplicate": source.accept.on_duplicate,
     }
     if count is not None:
         summary["file_count"] = count

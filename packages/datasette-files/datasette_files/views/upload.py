@@ -156,13 +156,23 @@ async def parts_view(request, datasette):
 @json_view
 async def complete_view(request, datasette):
     source, body = await token_request(request, datasette)
-    file = await uploads.complete(
+    completed = await uploads.complete(
         get_state(datasette),
         source,
         request.actor,
         body.get("upload_token"),
         body.get("parts"),
     )
+    file = completed.file
+    if completed.duplicate_of is not None:
+        # on_duplicate: reuse. Nothing new was created, so no event either.
+        return Response.json(
+            {
+                "ok": True,
+                "file": file_json(datasette, file),
+                "duplicate_of": completed.duplicate_of,
+            }
+        )
     await send_event(
         datasette,
         FileUploadEvent(
