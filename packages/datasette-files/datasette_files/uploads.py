@@ -29,6 +29,7 @@ from .base import (
     StorageUnavailable,
     UploadVerificationError,
 )
+from .errors import HTTPError
 from .filenames import (
     InvalidFilename,
     storage_path,
@@ -44,15 +45,6 @@ log = logging.getLogger("datasette_files")
 MAX_TOKEN_LENGTH = 128
 MAX_PARTS_PER_REQUEST = 100
 PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting")
-
-
-class UploadError(Exception):
-    """A client-visible failure with the HTTP status it maps to."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def hash_token(token: str) -> str:
@@ -81,20 +73,20 @@ class PrepareRequest:
     @classmethod
     def parse(cls, body: object) -> PrepareRequest:
         if not isinstance(body, dict):
-            raise UploadError(400, "Request body must be a JSON object")
+            raise HTTPError(400, "Request body must be a JSON object")
         try:
             filename = validate_filename(body.get("filename"))
             content_type = validate_content_type(body.get("content_type"))
         except InvalidFilename as ex:
-            raise UploadError(400, str(ex)) from None
+            raise HTTPError(400, str(ex)) from None
         size = body.get("size")
         if not isinstance(size, int) or isinstance(size, bool):
-            raise UploadError(400, "size must be an integer number of bytes")
+            raise HTTPError(400, "size must be an integer number of bytes")
         if size < 0:
-            raise UploadError(400, "size must not be negative")
+            raise HTTPError(400, "size must not be negative")
         direct = body.get("direct", True)
         if not isinstance(direct, bool):
-            raise UploadError(400, "direct must be true or false")
+            raise HTTPError(400, "direct must be true or false")
         return cls(filename, content_type, size, direct)
 
 
@@ -104,10 +96,10 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
     storage = await source.ensure_ready()
     capabilities = storage.capabilities
     if not capabilities.can_upload:
-        raise UploadError(400, f"Source '{source.slug}' does not accept uploads")
+        raise HTTPError(400, f"Source '{source.slug}' does not accept uploads")
     limit = capabilities.max_file_size
     if limit is not None and request.size > limit:
-        raise UploadError(
+        raise HTTPError(
             413, f"File is {request.size} bytes; this source accepts at most {limit}"
         )
     file_id, ulid_text = new_file_id()
@@ -150,20 +142,20 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
 async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
     """The pending upload for ``token``, checked against source and actor."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise UploadError(400, "upload_token is missing or malformed")
+        raise HTTPError(400, "upload_token is missing or malformed")
     token_hash = hash_token(token)
     pending = await state.registry.get_pending(token_hash)
     if pending is None:
         if await state.registry.was_completed(token_hash, source.slug):
-            raise UploadError(409, "This upload has already been completed")
-        raise UploadError(400, "upload_token is invalid or has already been used")
+            raise HTTPError(409, "This upload has already been completed")
+        raise HTTPError(400, "upload_token is invalid or has already been used")
     if pending.source_slug != source.slug:
-        raise UploadError(400, "upload_token belongs to a different source")
+        raise HTTPError(400, "upload_token belongs to a different source")
     if pending.actor_id != actor_id(actor):
-        raise UploadError(403, "upload_token belongs to a different actor")
+        raise HTTPError(403, "upload_token belongs to a different actor")
     if pending.expires_at < time.time():
         await discard(state, source, pending)
-        raise UploadError(400, "upload_token has expired")
+        raise HTTPError(400, "upload_token has expired")
     return pending
 
 
@@ -171,11 +163,11 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     """Stream a proxied upload's bytes into the storage."""
     pending = await lookup(state, source, actor, token)
     if pending.mode != "proxy":
-        raise UploadError(409, "This upload goes directly to the storage backend")
+        raise HTTPError(409, "This upload goes directly to the storage backend")
     # Before the claim: an unavailable backend must leave the token usable.
     storage = await source.ensure_ready()
     if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
-        raise UploadError(409, "This upload has already been sent")
+        raise HTTPError(409, "This upload has already been sent")
     hasher = None
     if not storage.capabilities.hashes_uploads and (
         pending.size <= state.settings.inline_hash_max_size
@@ -198,7 +190,7 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     if not await state.registry.mark_uploaded(pending.id, content_hash, "uploading"):
         # Aborted (or swept) while the bytes were arriving.
         await storage.delete_file(pending.path)
-        raise UploadError(409, "This upload was aborted")
+        raise HTTPError(409, "This upload was aborted")
     pending.status = "uploaded"
     pending.content_hash = content_hash
     return pending
@@ -216,18 +208,16 @@ async def enforce_size(
     async for chunk in stream:
         received += len(chunk)
         if limit is not None and received > limit:
-            raise UploadError(
-                413, f"Upload exceeds this source's limit of {limit} bytes"
-            )
+            raise HTTPError(413, f"Upload exceeds this source's limit of {limit} bytes")
         if received > declared:
-            raise UploadError(
+            raise HTTPError(
                 413, f"Upload is larger than the declared size of {declared} bytes"
             )
         if hasher is not None:
             await hasher.add(chunk)
         yield chunk
     if received != declared:
-        raise UploadError(
+        raise HTTPError(
             400, f"Upload ended after {received} bytes; declared size was {declared}"
         )
 
@@ -235,7 +225,7 @@ async def enforce_size(
 async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
     pending = await lookup(state, source, actor, token)
     if pending.mode != "direct" or "upload_id" not in pending.state:
-        raise UploadError(409, "This upload is not a multipart upload")
+        raise HTTPError(409, "This upload is not a multipart upload")
     if (
         not isinstance(part_numbers, list)
         or not part_numbers
@@ -245,7 +235,7 @@ async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
             for n in part_numbers
         )
     ):
-        raise UploadError(
+        raise HTTPError(
             400,
             f"part_numbers must be a list of 1 to {MAX_PARTS_PER_REQUEST} "
             "integers between 1 and 10000",
@@ -264,21 +254,21 @@ async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
     """Verify the stored object and register it, exactly once."""
     pending = await lookup(state, source, actor, token)
     if pending.mode == "proxy" and pending.status == "prepared":
-        raise UploadError(409, "The file has not been uploaded yet")
+        raise HTTPError(409, "The file has not been uploaded yet")
     if pending.status in ("uploading",):
-        raise UploadError(409, "The file is still being uploaded")
+        raise HTTPError(409, "The file is still being uploaded")
     previous = pending.status
     if not await state.registry.claim_pending(
         pending.id, ("prepared", "uploaded"), "completing"
     ):
-        raise UploadError(409, "This upload is already being completed")
+        raise HTTPError(409, "This upload is already being completed")
     try:
         file = await verify(source, pending, parts)
     except BaseException:
         await state.registry.claim_pending(pending.id, ("completing",), previous)
         raise
     if not await state.registry.finish_upload(pending.id, file):
-        raise UploadError(409, "This upload was completed or aborted concurrently")
+        raise HTTPError(409, "This upload was completed or aborted concurrently")
     if file.content_hash is None and state.hasher is not None:
         state.hasher.schedule(file.id, file.source_slug, file.path)
     if state.thumbnailer is not None:
@@ -291,21 +281,21 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
     if pending.mode == "direct":
         if "upload_id" in pending.state:
             if not isinstance(parts, list):
-                raise UploadError(400, "parts must be a list of {PartNumber, ETag}")
+                raise HTTPError(400, "parts must be a list of {PartNumber, ETag}")
             try:
                 await call_storage(
                     source, storage.complete_upload(pending.path, pending.state, parts)
                 )
             except (ValueError, UploadVerificationError) as ex:
-                raise UploadError(
+                raise HTTPError(
                     400, f"Could not complete multipart upload: {ex}"
                 ) from None
     metadata = await call_storage(source, storage.get_file_metadata(pending.path))
     if metadata is None:
-        raise UploadError(409, "The file was not found in the storage backend")
+        raise HTTPError(409, "The file was not found in the storage backend")
     if metadata.size is not None and metadata.size != pending.size:
         await call_storage(source, storage.delete_file(pending.path))
-        raise UploadError(
+        raise HTTPError(
             409,
             f"Stored object is {metadata.size} bytes but {pending.size} were declared; "
             "it has been deleted",
@@ -330,7 +320,7 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
 async def abort(state, source: Source, actor, token) -> None:
     pending = await lookup(state, source, actor, token)
     if not await discard(state, source, pending):
-        raise UploadError(409, "This upload was completed or aborted concurrently")
+        raise HTTPError(409, "This upload was completed or aborted concurrently")
 
 
 async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
@@ -425,7 +415,7 @@ def started_before(item: dict, cutoff: float | None) -> bool:
 # Exceptions a storage raises on purpose, which callers of call_storage
 # handle themselves (a missing file, a bad multipart part list, a refused path).
 EXPECTED_FROM_STORAGE = (
-    UploadError,
+    HTTPError,
     ValueError,
     UploadVerificationError,
     FileNotFoundError,
@@ -440,14 +430,12 @@ async def call_storage(source: Source, awaitable):
     except FileTooLarge as ex:
         # A storage limit the core cannot know at prepare time, e.g. S3's
         # 5 GiB for one upload streamed through Datasette.
-        raise UploadError(
-            413, f"Source '{source.slug}' refused the file: {ex}"
-        ) from None
+        raise HTTPError(413, f"Source '{source.slug}' refused the file: {ex}") from None
     except StorageFull as ex:
-        raise UploadError(507, f"Source '{source.slug}' is full: {ex}") from None
+        raise HTTPError(507, f"Source '{source.slug}' is full: {ex}") from None
     except StorageUnavailable as ex:
         source.mark_unavailable(str(ex))
-        raise UploadError(503, f"Source '{source.slug}' is unavailable: {ex}") from None
+        raise HTTPError(503, f"Source '{source.slug}' is unavailable: {ex}") from None
     except EXPECTED_FROM_STORAGE:
         raise
     except Exception as ex:  # noqa: BLE001 - e.g. a botocore error from a plugin
@@ -455,7 +443,7 @@ async def call_storage(source: Source, awaitable):
         # SDK's errors) failed: the backend's fault, not the client's. The
         # message names only the exception type: its text may hold secrets.
         log.exception("datasette-files: source %s: storage call failed", source.slug)
-        raise UploadError(
+        raise HTTPError(
             503,
             f"Source '{source.slug}' failed: its storage raised {type(ex).__name__}",
         ) from None

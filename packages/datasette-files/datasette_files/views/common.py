@@ -12,24 +12,15 @@ from datasette.utils import error_body
 from datasette.utils.asgi import BadRequest, PayloadTooLarge
 
 from ..base import StorageFull, StorageUnavailable
+from ..errors import HTTPError
 from ..registry import FileRow
 from ..sources import SourceUnavailable
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, read_body
-from ..uploads import UploadError
 
 log = logging.getLogger("datasette_files")
 
 MAX_JSON_BODY = 64 * 1024
-
-
-class ClientError(Exception):
-    """Raise from a view to answer with a JSON error."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def json_error(message: str | list[str], status: int) -> Response:
@@ -38,7 +29,7 @@ def json_error(message: str | list[str], status: int) -> Response:
 
 def error_for(ex: BaseException) -> tuple[int, str] | None:
     """Map an exception to (status, message); None means it is a bug."""
-    if isinstance(ex, (ClientError, UploadError)):
+    if isinstance(ex, HTTPError):
         return ex.status, ex.message
     if isinstance(ex, (SourceUnavailable, StorageUnavailable)):
         return 503, str(ex)
@@ -83,8 +74,8 @@ async def read_json(
     ``max_bytes``, 408 if the client goes quiet for ``idle_timeout``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in ("application/json", ""):
-        raise ClientError(400, "Content-Type must be application/json")
-    too_large = ClientError(413, f"Request body is larger than {max_bytes} bytes")
+        raise HTTPError(400, "Content-Type must be application/json")
+    too_large = HTTPError(413, f"Request body is larger than {max_bytes} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_large
@@ -95,21 +86,21 @@ async def read_json(
             if len(body) > max_bytes:
                 raise too_large
     except BodyTimeout as ex:
-        raise ClientError(408, str(ex)) from None
+        raise HTTPError(408, str(ex)) from None
     except FormError as ex:
-        raise ClientError(400, str(ex)) from None
+        raise HTTPError(400, str(ex)) from None
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise ClientError(400, "Request body is not valid JSON") from None
+        raise HTTPError(400, "Request body is not valid JSON") from None
     except RecursionError:
-        raise ClientError(400, "Request body is JSON nested too deeply") from None
+        raise HTTPError(400, "Request body is JSON nested too deeply") from None
 
 
 def source_or_404(datasette, slug: str):
     source = get_state(datasette).source(slug)
     if source is None:
-        raise ClientError(404, f"Source '{slug}' not found")
+        raise HTTPError(404, f"Source '{slug}' not found")
     return source
 
 

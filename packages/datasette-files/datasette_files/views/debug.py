@@ -7,18 +7,19 @@ from dataclasses import asdict
 
 from datasette import Response
 
+from ..errors import HTTPError
 from ..permissions import DEBUG
 from ..sources import discover_storage_types
 from ..state import get_state
 from ..uploads import call_storage
-from .common import ClientError, json_view, source_or_404
+from .common import json_view, source_or_404
 
 MAX_LIMIT = 1000
 
 
 async def require_debug(request, datasette):
     if not await datasette.allowed(action=DEBUG, actor=request.actor):
-        raise ClientError(403, "debug-storages permission required")
+        raise HTTPError(403, "debug-storages permission required")
 
 
 @json_view
@@ -49,13 +50,13 @@ async def storage_list_view(request, datasette):
     source = source_or_404(datasette, request.url_vars["slug"])
     storage = await source.ensure_ready()
     if not storage.capabilities.can_list:
-        raise ClientError(400, f"Source '{source.slug}' cannot list its files")
+        raise HTTPError(400, f"Source '{source.slug}' cannot list its files")
     raw_limit = request.args.get("limit", "100")
     if (
         not re.fullmatch(r"[0-9]{1,4}", raw_limit)
         or not 1 <= int(raw_limit) <= MAX_LIMIT
     ):
-        raise ClientError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
+        raise HTTPError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
     cursor = request.args.get("cursor") or None
     files, next_cursor = await call_storage(
         source,

@@ -7,10 +7,10 @@ import json
 
 from datasette import Response
 
+from ..errors import HTTPError
 from ..permissions import BROWSE, DELETE, EDIT, UPLOAD, can
 from ..state import get_state
 from .common import (
-    ClientError,
     file_json,
     files_path,
     human_size,
@@ -34,7 +34,7 @@ def decode_cursor(token: str | None) -> tuple[str, str] | None:
     if not token:
         return None
     if len(token) > MAX_CURSOR_LENGTH:
-        raise ClientError(400, "_next is not a valid pagination token")
+        raise HTTPError(400, "_next is not a valid pagination token")
     try:
         padded = token + "=" * (-len(token) % 4)
         created_at, file_id = json.loads(base64.urlsafe_b64decode(padded))
@@ -42,13 +42,13 @@ def decode_cursor(token: str | None) -> tuple[str, str] | None:
             return created_at, file_id
     except (ValueError, TypeError, RecursionError):
         pass
-    raise ClientError(400, "_next is not a valid pagination token")
+    raise HTTPError(400, "_next is not a valid pagination token")
 
 
 def page_size(request) -> int:
     raw = request.args.get("_size", str(DEFAULT_PAGE_SIZE))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
-        raise ClientError(400, f"_size must be an integer from 1 to {MAX_PAGE_SIZE}")
+        raise HTTPError(400, f"_size must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(raw)
 
 
@@ -139,7 +139,7 @@ async def listing(request, datasette):
     source = source_or_404(datasette, slug)
     if not await can(datasette, request.actor, BROWSE, slug):
         # Same answer as a missing source: slugs do not leak.
-        raise ClientError(404, f"Source '{slug}' not found")
+        raise HTTPError(404, f"Source '{slug}' not found")
     size = page_size(request)
     after = decode_cursor(request.args.get("_next"))
     files, next_key = await get_state(datasette).registry.list_files(slug, size, after)
@@ -173,7 +173,7 @@ async def source_json_view(request, datasette):
 async def source_page_view(request, datasette):
     try:
         source, files, next_token, next_url = await listing(request, datasette)
-    except ClientError as ex:
+    except HTTPError as ex:
         return await error_page(request, datasette, ex)
     actor = request.actor
     rows = []
@@ -210,7 +210,7 @@ async def upload_page_view(request, datasette):
         return await error_page(
             request,
             datasette,
-            ClientError(403, f"You may not upload to source '{slug}'"),
+            HTTPError(403, f"You may not upload to source '{slug}'"),
         )
     summary = await source_summary(datasette, request.actor, source, None)
     return Response.html(
@@ -226,7 +226,7 @@ async def upload_page_view(request, datasette):
     )
 
 
-async def error_page(request, datasette, ex: ClientError):
+async def error_page(request, datasette, ex: HTTPError):
     return Response.html(
         await datasette.render_template(
             "files_error.html", {"message": ex.message}, request=request

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datasette import Response
 
 from .. import uploads
+from ..errors import HTTPError
 from ..permissions import UPLOAD, can
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, StreamingForm, read_body
 from .common import (
-    ClientError,
     file_json,
     files_path,
     json_view,
@@ -25,7 +25,7 @@ async def upload_source(request, datasette):
     slug = request.url_vars["slug"]
     source = source_or_404(datasette, slug)
     if not await can(datasette, request.actor, UPLOAD, slug):
-        raise ClientError(403, f"You may not upload to source '{slug}'")
+        raise HTTPError(403, f"You may not upload to source '{slug}'")
     return source
 
 
@@ -80,7 +80,7 @@ def instructions_json(datasette, source, result) -> dict:
 @json_view
 async def prepare_view(request, datasette):
     if request.method != "POST":
-        raise ClientError(405, "Use POST")
+        raise HTTPError(405, "Use POST")
     source = await upload_source(request, datasette)
     state = get_state(datasette)
     body = await read_json(request, idle_timeout=state.settings.upload_idle_timeout)
@@ -92,7 +92,7 @@ async def prepare_view(request, datasette):
 async def upload_view(request, datasette):
     """The file's bytes: a raw body with X-Upload-Token, or a multipart form."""
     if request.method != "POST":
-        raise ClientError(405, "Use POST")
+        raise HTTPError(405, "Use POST")
     source = await upload_source(request, datasette)
     state = get_state(datasette)
     content_type = request.headers.get("content-type", "")
@@ -103,18 +103,16 @@ async def upload_view(request, datasette):
             stream = await form.file_stream("file")
             token = form.fields.get("upload_token") or request.headers.get(TOKEN_HEADER)
             if not token:
-                raise ClientError(
-                    400, "upload_token must be sent before the file field"
-                )
+                raise HTTPError(400, "upload_token must be sent before the file field")
         else:
             token = request.headers.get(TOKEN_HEADER)
             stream = read_body(request.receive, idle_timeout)
         pending = await uploads.receive(state, source, request.actor, token, stream)
     except FormError as ex:
-        raise ClientError(400, str(ex)) from None
+        raise HTTPError(400, str(ex)) from None
     except BodyTimeout as ex:
         # The partial bytes are gone and the token is usable again.
-        raise ClientError(408, str(ex)) from None
+        raise HTTPError(408, str(ex)) from None
     return Response.json(
         {
             "ok": True,
@@ -128,13 +126,13 @@ async def upload_view(request, datasette):
 async def token_request(request, datasette) -> tuple:
     """For the JSON steps after prepare: (source, body), checked and parsed."""
     if request.method != "POST":
-        raise ClientError(405, "Use POST")
+        raise HTTPError(405, "Use POST")
     source = await upload_source(request, datasette)
     body = await read_json(
         request, idle_timeout=get_state(datasette).settings.upload_idle_timeout
     )
     if not isinstance(body, dict):
-        raise ClientError(400, "Request body must be a JSON object")
+        raise HTTPError(400, "Request body must be a JSON object")
     return source, body
 
 
