@@ -28,8 +28,12 @@ RETRY_SECONDS = 2.0
 CONNECT_TIMEOUT = 30.0
 
 
-class SourceUnavailable(Exception):
-    """The source's backend cannot be reached right now."""
+class SourceUnavailable(StorageUnavailable):
+    """The source's backend cannot be reached right now (a 503).
+
+    A kind of ``StorageUnavailable``: raised by the core for a source it
+    already knows is down, rather than by a storage call.
+    """
 
 
 @dataclass

@@ -14,7 +14,6 @@ from datasette.utils.asgi import BadRequest, PayloadTooLarge
 from ..base import StorageFull, StorageUnavailable
 from ..errors import HTTPError
 from ..registry import FileRow
-from ..sources import SourceUnavailable
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, read_body
 
@@ -31,7 +30,7 @@ def error_for(ex: BaseException) -> tuple[int, str] | None:
     """Map an exception to (status, message); None means it is a bug."""
     if isinstance(ex, HTTPError):
         return ex.status, ex.message
-    if isinstance(ex, (SourceUnavailable, StorageUnavailable)):
+    if isinstance(ex, StorageUnavailable):
         return 503, str(ex)
     if isinstance(ex, StorageFull):
         return 507, str(ex)
