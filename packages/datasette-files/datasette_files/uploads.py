@@ -23,12 +23,7 @@ from datetime import datetime, timezone
 
 from ulid import ULID
 
-from .base import (
-    FileTooLarge,
-    StorageFull,
-    StorageUnavailable,
-    UploadVerificationError,
-)
+from .base import UploadVerificationError
 from .errors import HTTPError
 from .filenames import (
     InvalidFilename,
@@ -107,8 +102,7 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
     expires_in = state.settings.upload_expires
     instructions = None
     if request.direct and capabilities.can_direct_upload:
-        instructions = await call_storage(
-            source,
+        instructions = await source.call(
             storage.prepare_upload(
                 path, request.content_type, request.size, expires_in
             ),
@@ -175,8 +169,8 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
         hasher = StreamHasher()
     limited = enforce_size(stream, pending.size, source.max_file_size, hasher)
     try:
-        stored = await call_storage(
-            source, storage.receive_upload(pending.path, limited, pending.content_type)
+        stored = await source.call(
+            storage.receive_upload(pending.path, limited, pending.content_type)
         )
     except BaseException:
         # The storage removed its partial data; let the client try again.
@@ -241,8 +235,7 @@ async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
             "integers between 1 and 10000",
         )
     storage = await source.ensure_ready()
-    urls = await call_storage(
-        source,
+    urls = await source.call(
         storage.presign_parts(
             pending.path, pending.state, part_numbers, state.settings.upload_expires
         ),
@@ -283,18 +276,18 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
             if not isinstance(parts, list):
                 raise HTTPError(400, "parts must be a list of {PartNumber, ETag}")
             try:
-                await call_storage(
-                    source, storage.complete_upload(pending.path, pending.state, parts)
+                await source.call(
+                    storage.complete_upload(pending.path, pending.state, parts)
                 )
             except (ValueError, UploadVerificationError) as ex:
                 raise HTTPError(
                     400, f"Could not complete multipart upload: {ex}"
                 ) from None
-    metadata = await call_storage(source, storage.get_file_metadata(pending.path))
+    metadata = await source.call(storage.get_file_metadata(pending.path))
     if metadata is None:
         raise HTTPError(409, "The file was not found in the storage backend")
     if metadata.size is not None and metadata.size != pending.size:
-        await call_storage(source, storage.delete_file(pending.path))
+        await source.call(storage.delete_file(pending.path))
         raise HTTPError(
             409,
             f"Stored object is {metadata.size} bytes but {pending.size} were declared; "
@@ -410,40 +403,3 @@ def started_before(item: dict, cutoff: float | None) -> bool:
     if initiated.tzinfo is None:
         initiated = initiated.replace(tzinfo=timezone.utc)
     return initiated.timestamp() < cutoff
-
-
-# Exceptions a storage raises on purpose, which callers of call_storage
-# handle themselves (a missing file, a bad multipart part list, a refused path).
-EXPECTED_FROM_STORAGE = (
-    HTTPError,
-    ValueError,
-    UploadVerificationError,
-    FileNotFoundError,
-    NotImplementedError,
-)
-
-
-async def call_storage(source: Source, awaitable):
-    """Await a storage call, turning backend outages into a 503."""
-    try:
-        return await awaitable
-    except FileTooLarge as ex:
-        # A storage limit the core cannot know at prepare time, e.g. S3's
-        # 5 GiB for one upload streamed through Datasette.
-        raise HTTPError(413, f"Source '{source.slug}' refused the file: {ex}") from None
-    except StorageFull as ex:
-        raise HTTPError(507, f"Source '{source.slug}' is full: {ex}") from None
-    except StorageUnavailable as ex:
-        source.mark_unavailable(str(ex))
-        raise HTTPError(503, f"Source '{source.slug}' is unavailable: {ex}") from None
-    except EXPECTED_FROM_STORAGE:
-        raise
-    except Exception as ex:  # noqa: BLE001 - e.g. a botocore error from a plugin
-        # A storage outside our vocabulary (one written for 0.1a3 raises its
-        # SDK's errors) failed: the backend's fault, not the client's. The
-        # message names only the exception type: its text may hold secrets.
-        log.exception("datasette-files: source %s: storage call failed", source.slug)
-        raise HTTPError(
-            503,
-            f"Source '{source.slug}' failed: its storage raised {type(ex).__name__}",
-        ) from None

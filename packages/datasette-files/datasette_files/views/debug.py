@@ -11,7 +11,6 @@ from ..errors import HTTPError
 from ..permissions import DEBUG
 from ..sources import discover_storage_types
 from ..state import get_state
-from ..uploads import call_storage
 from .common import json_view, source_or_404
 
 MAX_LIMIT = 1000
@@ -58,8 +57,7 @@ async def storage_list_view(request, datasette):
     ):
         raise HTTPError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
     cursor = request.args.get("cursor") or None
-    files, next_cursor = await call_storage(
-        source,
+    files, next_cursor = await source.call(
         storage.list_files(
             prefix=request.args.get("prefix", ""), cursor=cursor, limit=int(raw_limit)
         ),

@@ -19,7 +19,6 @@ from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
 from ..search import browsable_files_by_id
 from ..state import get_state
-from ..uploads import call_storage
 from .common import (
     MAX_JSON_BODY,
     file_json,
@@ -103,8 +102,7 @@ async def download_view(request, datasette):
         capabilities.can_generate_signed_urls
         and not capabilities.requires_proxy_download
     ):
-        url = await call_storage(
-            source,
+        url = await source.call(
             storage.download_url(
                 row.path, 300, filename=row.filename, content_type=row.content_type
             ),
@@ -113,7 +111,7 @@ async def download_view(request, datasette):
             return Response.redirect(url, headers={"cache-control": "no-store"})
     size = row.size
     if size is None:
-        metadata = await call_storage(source, storage.get_file_metadata(row.path))
+        metadata = await source.call(storage.get_file_metadata(row.path))
         if metadata is None:
             raise HTTPError(404, "File is missing from its storage")
         size = metadata.size or 0
@@ -138,7 +136,7 @@ async def download_view(request, datasette):
         headers["content-range"] = f"bytes {start}-{end}/{size}"
         status, chunks = 206, storage.stream_file(row.path, start, end)
     # A backend failure on the first read is still a JSON error, not a 200.
-    chunks = await call_storage(source, started(chunks))
+    chunks = await source.call(started(chunks))
     return StreamingResponse(chunks, status, headers, content_type)
 
 
