@@ -6,7 +6,6 @@ Both answer HTML, or JSON with ``.json``; JSON errors use the one error shape.
 from __future__ import annotations
 
 import asyncio
-import logging
 from urllib.parse import parse_qsl
 
 from datasette import Response
@@ -16,13 +15,14 @@ from ..files import File
 from ..permissions import BROWSE, can
 from ..state import get_state
 from ..views.common import (
-    error_for,
     file_json,
     files_path,
+    html_or_json_view,
+    html_view,
     human_size,
-    json_error,
     json_view,
     read_json,
+    wants_json,
 )
 from ..views.files import browsable_file
 from .actions import import_url, importable_file
@@ -35,8 +35,6 @@ from .targets import (
     default_table_name,
     import_databases,
 )
-
-log = logging.getLogger("datasette_files")
 
 MAX_FORM_BODY = 16 * 1024
 DELIMITER_NAMES = {name: char for char, name in DELIMITERS.items()}
@@ -138,36 +136,14 @@ async def render_preview(
     )
 
 
-def html_error(datasette, request, message: str, status: int):
-    async def render():
-        return Response.html(
-            await datasette.render_template(
-                "files_error.html", {"message": message}, request=request
-            ),
-            status=status,
-        )
-
-    return render()
-
-
+@html_or_json_view
 async def import_view(request, datasette):
     """GET: the preview. POST: create the table and start the import."""
-    wants_json = request.url_vars.get("format") == ".json"
-    try:
-        if request.method == "POST":
-            return await start_import(request, datasette, wants_json)
-        if request.method in ("GET", "HEAD"):
-            return await preview_import(request, datasette, wants_json)
-        raise HTTPError(405, "Use GET or POST")
-    except Exception as ex:  # noqa: BLE001 - every failure gets a readable answer
-        mapped = error_for(ex)
-        if mapped is None:
-            log.exception("datasette-files: unexpected error in import_view")
-            mapped = (500, "Internal error; see the server log")
-        status, message = mapped
-        if wants_json:
-            return json_error(message, status)
-        return await html_error(datasette, request, message, status)
+    if request.method == "POST":
+        return await start_import(request, datasette, wants_json(request))
+    if request.method in ("GET", "HEAD"):
+        return await preview_import(request, datasette, wants_json(request))
+    raise HTTPError(405, "Use GET or POST")
 
 
 async def preview_import(request, datasette, wants_json: bool) -> Response:
@@ -299,11 +275,9 @@ async def job_json_view(request, datasette):
     )
 
 
+@html_view
 async def job_page_view(request, datasette):
-    try:
-        job = await visible_job(request, datasette)
-    except HTTPError as ex:
-        return await html_error(datasette, request, ex.message, ex.status)
+    job = await visible_job(request, datasette)
     state = get_state(datasette)
     row = await state.registry.get_file(job.file_id)
     filename = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from urllib.parse import quote
@@ -45,25 +46,67 @@ def error_for(ex: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def json_view(view):
-    """Wrap a view so every failure, even a bug, answers in the JSON shape.
+def status_and_message(ex: Exception, view_name: str) -> tuple[int, str]:
+    """What a failed view answers: the mapped error, or a logged 500."""
+    mapped = error_for(ex)
+    if mapped is None:
+        log.exception("datasette-files: unexpected error in %s", view_name)
+        return 500, "Internal error; see the server log"
+    return mapped
+
+
+async def error_page(request, datasette, status: int, message: str) -> Response:
+    """The HTML error page, with the error's status."""
+    return Response.html(
+        await datasette.render_template(
+            "files_error.html", {"message": message}, request=request
+        ),
+        status=status,
+    )
+
+
+def wants_json(request) -> bool:
+    """Routes that serve both HTML and ``.json`` capture the suffix as ``format``."""
+    return request.url_vars.get("format") == ".json"
+
+
+def error_boundary(view, as_json):
+    """Wrap ``view`` so that every failure, even a bug, becomes an answer:
+    the JSON error shape when ``as_json(request)``, else the HTML error page.
 
     Datasette passes view arguments by the names in the view's signature,
     which ``functools.wraps`` exposes, so the wrapper forwards them as given.
     """
+    names = list(inspect.signature(view).parameters)
 
     @functools.wraps(view)
     async def wrapper(*args):
         try:
             return await view(*args)
-        except Exception as ex:  # noqa: BLE001 - the one place errors become JSON
-            mapped = error_for(ex)
-            if mapped is None:
-                log.exception("datasette-files: unexpected error in %s", view.__name__)
-                return json_error("Internal error; see the server log", 500)
-            return json_error(mapped[1], mapped[0])
+        except Exception as ex:  # noqa: BLE001 - the one place errors become answers
+            status, message = status_and_message(ex, view.__name__)
+            arguments = dict(zip(names, args, strict=True))
+            request = arguments.get("request")
+            if as_json(request):
+                return json_error(message, status)
+            return await error_page(request, arguments["datasette"], status, message)
 
     return wrapper
+
+
+def json_view(view):
+    """A JSON endpoint: every failure answers in the JSON error shape."""
+    return error_boundary(view, lambda request: True)
+
+
+def html_view(view):
+    """An HTML page: every failure renders the error page with its status."""
+    return error_boundary(view, lambda request: False)
+
+
+def html_or_json_view(view):
+    """A page that is also served as JSON with ``.json``: errors to match."""
+    return error_boundary(view, wants_json)
 
 
 async def read_json(

@@ -23,6 +23,7 @@ from .common import (
     MAX_JSON_BODY,
     file_json,
     files_path,
+    html_view,
     human_size,
     json_error,
     json_view,
@@ -57,16 +58,9 @@ async def file_json_view(request, datasette):
     return Response.json({"ok": True, "file": file_json(datasette, row)})
 
 
+@html_view
 async def file_page_view(request, datasette):
-    try:
-        row = await browsable_file(request, datasette, request.url_vars["file_id"])
-    except HTTPError as ex:
-        return Response.html(
-            await datasette.render_template(
-                "files_error.html", {"message": ex.message}, request=request
-            ),
-            status=ex.status,
-        )
+    row = await browsable_file(request, datasette, request.url_vars["file_id"])
     actor = request.actor
     may_edit = await can(datasette, actor, EDIT, row.source_slug, row.id)
     may_delete = await can(datasette, actor, DELETE, row.source_slug, row.id)

@@ -13,6 +13,7 @@ from ..state import get_state
 from .common import (
     file_json,
     files_path,
+    html_view,
     human_size,
     json_view,
     source_or_404,
@@ -103,6 +104,7 @@ async def sources_json_view(request, datasette):
     )
 
 
+@html_view
 async def index_view(request, datasette):
     state = get_state(datasette)
     sources = await browsable_sources(datasette, request.actor)
@@ -170,11 +172,9 @@ async def source_json_view(request, datasette):
     )
 
 
+@html_view
 async def source_page_view(request, datasette):
-    try:
-        source, files, next_token, next_url = await listing(request, datasette)
-    except HTTPError as ex:
-        return await error_page(request, datasette, ex)
+    source, files, next_token, next_url = await listing(request, datasette)
     actor = request.actor
     rows = []
     for f in files:
@@ -202,16 +202,13 @@ async def source_page_view(request, datasette):
     )
 
 
+@html_view
 async def upload_page_view(request, datasette):
     slug = request.url_vars["slug"]
     state = get_state(datasette)
     source = state.source(slug)
     if source is None or not await can(datasette, request.actor, UPLOAD, slug):
-        return await error_page(
-            request,
-            datasette,
-            HTTPError(403, f"You may not upload to source '{slug}'"),
-        )
+        raise HTTPError(403, f"You may not upload to source '{slug}'")
     summary = await source_summary(datasette, request.actor, source, None)
     return Response.html(
         await datasette.render_template(
@@ -223,13 +220,4 @@ async def upload_page_view(request, datasette):
             },
             request=request,
         )
-    )
-
-
-async def error_page(request, datasette, ex: HTTPError):
-    return Response.html(
-        await datasette.render_template(
-            "files_error.html", {"message": ex.message}, request=request
-        ),
-        status=ex.status,
     )
