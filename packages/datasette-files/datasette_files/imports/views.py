@@ -141,9 +141,7 @@ async def import_view(request, datasette):
     """GET: the preview. POST: create the table and start the import."""
     if request.method == "POST":
         return await start_import(request, datasette, wants_json(request))
-    if request.method in ("GET", "HEAD"):
-        return await preview_import(request, datasette, wants_json(request))
-    raise HTTPError(405, "Use GET or POST")
+    return await preview_import(request, datasette, wants_json(request))
 
 
 async def preview_import(request, datasette, wants_json: bool) -> Response:

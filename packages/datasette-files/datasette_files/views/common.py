@@ -109,6 +109,30 @@ def html_or_json_view(view):
     return error_boundary(view, wants_json)
 
 
+def allow(methods: str, view):
+    """Route ``view`` for ``methods`` only (e.g. ``"GET POST"``); any other
+    method gets a JSON 405 with an ``Allow`` header. HEAD goes with GET.
+
+    Routes without it accept every method, as Datasette's own views do.
+    """
+    allowed = methods.split()
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    message = "Use " + " or ".join(methods.split())
+    header = ", ".join(allowed)
+    position = list(inspect.signature(view).parameters).index("request")
+
+    @functools.wraps(view)
+    async def wrapper(*args):
+        if args[position].method not in allowed:
+            response = json_error(message, 405)
+            response.headers["allow"] = header
+            return response
+        return await view(*args)
+
+    return wrapper
+
+
 async def read_json(
     request, max_bytes: int = MAX_JSON_BODY, idle_timeout: float | None = None
 ) -> object:

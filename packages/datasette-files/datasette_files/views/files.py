@@ -155,8 +155,6 @@ UPDATABLE = {"search_text": checked_search_text, "filename": checked_filename}
 
 @json_view
 async def update_view(request, datasette):
-    if request.method != "POST":
-        raise HTTPError(405, "Use POST")
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     if not await can(datasette, request.actor, EDIT, row.source_slug, row.id):
         raise HTTPError(403, "You may not edit this file")
@@ -192,8 +190,6 @@ async def update_view(request, datasette):
 
 @json_view
 async def delete_view(request, datasette):
-    if request.method != "POST":
-        raise HTTPError(405, "Use POST")
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     if not await can(datasette, request.actor, DELETE, row.source_slug, row.id):
         raise HTTPError(403, "You may not delete this file")

@@ -79,8 +79,6 @@ def instructions_json(datasette, source, result) -> dict:
 
 @json_view
 async def prepare_view(request, datasette):
-    if request.method != "POST":
-        raise HTTPError(405, "Use POST")
     source = await upload_source(request, datasette)
     state = get_state(datasette)
     body = await read_json(request, idle_timeout=state.settings.upload_idle_timeout)
@@ -91,8 +89,6 @@ async def prepare_view(request, datasette):
 @json_view
 async def upload_view(request, datasette):
     """The file's bytes: a raw body with X-Upload-Token, or a multipart form."""
-    if request.method != "POST":
-        raise HTTPError(405, "Use POST")
     source = await upload_source(request, datasette)
     state = get_state(datasette)
     content_type = request.headers.get("content-type", "")
@@ -125,8 +121,6 @@ async def upload_view(request, datasette):
 
 async def token_request(request, datasette) -> tuple:
     """For the JSON steps after prepare: (source, body), checked and parsed."""
-    if request.method != "POST":
-        raise HTTPError(405, "Use POST")
     source = await upload_source(request, datasette)
     body = await read_json(
         request, idle_timeout=get_state(datasette).settings.upload_idle_timeout
