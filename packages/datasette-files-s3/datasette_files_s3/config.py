@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from datasette_files.base import GetSecret, StorageConfigError
+from datasette_files.settings import int_setting
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -138,8 +139,8 @@ def parse_config(config: dict) -> S3Config:
             continue
         values[key] = _string(key, value)
     for key in INTEGER_KEYS:
-        if key in config and config[key] is not None:
-            values[key] = _integer(key, config[key])
+        if config.get(key) is not None:
+            values[key] = int_setting(config, key, None, *_INTEGER_BOUNDS[key])
 
     parsed = S3Config(pending_secrets=pending, **values)
     _check_combinations(parsed, set(values) | set(pending))
@@ -190,23 +191,6 @@ def _string(key: str, value) -> str:
         r"^https?://[^/\s]+", value
     ):
         raise StorageConfigError(f"{key} must be an http:// or https:// URL", key=key)
-    return value
-
-
-def _integer(key: str, value) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise StorageConfigError(
-            f"{key} must be an integer, not {type(value).__name__}", key=key
-        )
-    low, high = _INTEGER_BOUNDS[key]
-    if not low <= value <= high:
-        raise StorageConfigError(
-            f"{key} must be between {low} and {high}, got {value}", key=key
-        )
     return value
 
 
