@@ -59,7 +59,8 @@ _INTEGER_BOUNDS = {
     "presign_expires": (1, S3_MAX_PRESIGN_EXPIRES),
 }
 
-_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# A bucket name S3-compatible servers accept (a config key or a broker's S3Folder).
+BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def _string(key: str, value) -> str:
         return value
     if not value:
         raise StorageConfigError(f"{key} must not be empty", key=key)
-    if key == "bucket" and not _BUCKET_RE.match(value):
+    if key == "bucket" and not BUCKET_RE.match(value):
         raise StorageConfigError(
             f"bucket {value!r} is not a valid bucket name", key=key
         )

@@ -18,7 +18,10 @@ from datasette.utils import StartupError
 
 from .base import StorageConfigError
 
-__all__ = ["int_setting", "plugin_settings", "seconds_setting"]
+__all__ = ["PLUGIN", "int_setting", "plugin_settings", "seconds_setting"]
+
+# The key of the plugin's own block under ``plugins:``.
+PLUGIN = "datasette-files"
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -92,6 +95,6 @@ def plugin_settings(from_config):
         try:
             return from_config(*args, **kwargs)
         except StorageConfigError as ex:
-            raise StartupError(f"datasette-files: {ex}") from None
+            raise StartupError(f"{PLUGIN}: {ex}") from None
 
     return wrapper

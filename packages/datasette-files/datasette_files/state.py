@@ -11,7 +11,6 @@ from .sources import CONNECT_TIMEOUT, RETRY_SECONDS, Source, SourceUnavailable
 
 log = logging.getLogger("datasette_files")
 
-PLUGIN = "datasette-files"
 DEFAULT_UPLOAD_EXPIRES = 3600
 DEFAULT_SWEEP_INTERVAL = 300
 DEFAULT_INLINE_HASH_MAX_SIZE = 64 * 1024 * 1024

@@ -32,6 +32,7 @@ from .filenames import (
     validate_filename,
 )
 from .hashing import SHA256_PREFIX, StreamHasher, recorded_hash
+from .permissions import actor_id
 from .registry import FileRow, PendingUpload, utcnow_iso
 from .sources import Source
 
@@ -50,12 +51,6 @@ def new_file_id() -> tuple[str, str]:
     """(file id, the lowercase ULID inside it)."""
     ulid_text = str(ULID()).lower()
     return f"df-{ulid_text}", ulid_text
-
-
-def actor_id(actor) -> str | None:
-    if actor and actor.get("id") is not None:
-        return str(actor["id"])
-    return None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from datasette import Response
 
 from ..errors import HTTPError
 from ..files import File
-from ..permissions import BROWSE, can
+from ..permissions import BROWSE, actor_id, can
 from ..state import get_state
 from ..views.common import (
     file_json,
@@ -27,7 +27,6 @@ from ..views.common import (
 from ..views.files import browsable_file
 from .actions import import_url, importable_file
 from .csvstream import DELIMITERS, SAMPLE_BYTES, CSVFormatError, analyse, file_kind
-from .runner import actor_key
 from .store import DONE, FAILED, ImportJob
 from .targets import (
     check_target,
@@ -259,7 +258,7 @@ async def visible_job(request, datasette) -> ImportJob:
     job_id = request.url_vars["job_id"]
     manager = get_state(datasette).imports
     job = await manager.store.get(job_id) if manager else None
-    if job is None or job.actor_id != actor_key(request.actor):
+    if job is None or job.actor_id != actor_id(request.actor):
         raise HTTPError(404, "Import not found")
     return job
 
