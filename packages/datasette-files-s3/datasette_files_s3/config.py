@@ -195,6 +195,29 @@ def _string(key: str, value) -> str:
     return value
 
 
+# (a key given, the key it needs, the error, the key the error names)
+_KEYS_GIVEN_TOGETHER = (
+    (
+        "access_key_id",
+        "secret_access_key",
+        "secret_access_key is required with access_key_id",
+        "secret_access_key",
+    ),
+    (
+        "secret_access_key",
+        "access_key_id",
+        "access_key_id is required with secret_access_key",
+        "access_key_id",
+    ),
+    (
+        "session_token",
+        "access_key_id",
+        "session_token needs access_key_id and secret_access_key",
+        "session_token",
+    ),
+)
+
+
 def _check_combinations(config: S3Config, given: set) -> None:
     if config.uses_broker:
         if "credentials_url_secret" not in given:
@@ -212,17 +235,6 @@ def _check_combinations(config: S3Config, given: set) -> None:
             raise StorageConfigError(
                 "bucket is required (unless credentials_url is set)", key="bucket"
             )
-    if "access_key_id" in given and "secret_access_key" not in given:
-        raise StorageConfigError(
-            "secret_access_key is required with access_key_id",
-            key="secret_access_key",
-        )
-    if "secret_access_key" in given and "access_key_id" not in given:
-        raise StorageConfigError(
-            "access_key_id is required with secret_access_key", key="access_key_id"
-        )
-    if "session_token" in given and "access_key_id" not in given:
-        raise StorageConfigError(
-            "session_token needs access_key_id and secret_access_key",
-            key="session_token",
-        )
+    for present, needed, message, key in _KEYS_GIVEN_TOGETHER:
+        if present in given and needed not in given:
+            raise StorageConfigError(message, key=key)

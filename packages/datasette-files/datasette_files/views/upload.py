@@ -119,47 +119,32 @@ async def upload_view(request, datasette):
     )
 
 
-async def token_request(request, datasette) -> tuple:
-    """For the JSON steps after prepare: (source, body), checked and parsed."""
+async def token_step(request, datasette, step, *fields):
+    """Run a JSON step after prepare (``uploads.part_urls``, ``complete`` or
+    ``abort``) on the checked source, with the body's ``upload_token`` and
+    ``fields``."""
     source = await upload_source(request, datasette)
-    body = await read_json(
-        request, idle_timeout=get_state(datasette).settings.upload_idle_timeout
-    )
+    state = get_state(datasette)
+    body = await read_json(request, idle_timeout=state.settings.upload_idle_timeout)
     if not isinstance(body, dict):
         raise HTTPError(400, "Request body must be a JSON object")
-    return source, body
+    values = [body.get(field) for field in fields]
+    return await step(state, source, request.actor, body.get("upload_token"), *values)
 
 
 @json_view
 async def parts_view(request, datasette):
-    source, body = await token_request(request, datasette)
-    urls = await uploads.part_urls(
-        get_state(datasette),
-        source,
-        request.actor,
-        body.get("upload_token"),
-        body.get("part_numbers"),
-    )
+    urls = await token_step(request, datasette, uploads.part_urls, "part_numbers")
     return Response.json({"ok": True, "urls": urls})
 
 
 @json_view
 async def complete_view(request, datasette):
-    source, body = await token_request(request, datasette)
-    file = await uploads.complete(
-        get_state(datasette),
-        source,
-        request.actor,
-        body.get("upload_token"),
-        body.get("parts"),
-    )
+    file = await token_step(request, datasette, uploads.complete, "parts")
     return Response.json({"ok": True, "file": file_json(datasette, file)}, status=201)
 
 
 @json_view
 async def abort_view(request, datasette):
-    source, body = await token_request(request, datasette)
-    await uploads.abort(
-        get_state(datasette), source, request.actor, body.get("upload_token")
-    )
+    await token_step(request, datasette, uploads.abort)
     return Response.json({"ok": True})
