@@ -35,6 +35,10 @@ def error_for(ex: BaseException) -> tuple[int, str] | None:
         return 503, str(ex)
     if isinstance(ex, StorageFull):
         return 507, str(ex)
+    if isinstance(ex, FileNotFoundError):
+        # A registered file whose bytes are gone. Not str(ex): it may hold
+        # the storage's absolute path.
+        return 404, "File is missing from its storage"
     if isinstance(ex, Forbidden):
         return 403, str(ex.args[0] if ex.args else "Forbidden")
     if isinstance(ex, NotFound):
