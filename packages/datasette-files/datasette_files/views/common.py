@@ -1,4 +1,5 @@
-"""What every view shares: the one JSON error shape, URLs, file JSON."""
+"""What every view shares: the one error boundary (JSON shape, HTML page, 405),
+URLs, file JSON."""
 
 from __future__ import annotations
 
