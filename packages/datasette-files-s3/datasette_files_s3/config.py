@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from datasette_files.base import GetSecret, StorageConfigError
+from datasette_files.settings import int_setting
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -58,7 +59,8 @@ _INTEGER_BOUNDS = {
     "presign_expires": (1, S3_MAX_PRESIGN_EXPIRES),
 }
 
-_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# A bucket name S3-compatible servers accept (a config key or a broker's S3Folder).
+BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,8 @@ def parse_config(config: dict) -> S3Config:
             continue
         values[key] = _string(key, value)
     for key in INTEGER_KEYS:
-        if key in config and config[key] is not None:
-            values[key] = _integer(key, config[key])
+        if config.get(key) is not None:
+            values[key] = int_setting(config, key, None, *_INTEGER_BOUNDS[key])
 
     parsed = S3Config(pending_secrets=pending, **values)
     _check_combinations(parsed, set(values) | set(pending))
@@ -182,7 +184,7 @@ def _string(key: str, value) -> str:
         return value
     if not value:
         raise StorageConfigError(f"{key} must not be empty", key=key)
-    if key == "bucket" and not _BUCKET_RE.match(value):
+    if key == "bucket" and not BUCKET_RE.match(value):
         raise StorageConfigError(
             f"bucket {value!r} is not a valid bucket name", key=key
         )
@@ -193,21 +195,27 @@ def _string(key: str, value) -> str:
     return value
 
 
-def _integer(key: str, value) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise StorageConfigError(
-            f"{key} must be an integer, not {type(value).__name__}", key=key
-        )
-    low, high = _INTEGER_BOUNDS[key]
-    if not low <= value <= high:
-        raise StorageConfigError(
-            f"{key} must be between {low} and {high}, got {value}", key=key
-        )
-    return value
+# (a key given, the key it needs, the error, the key the error names)
+_KEYS_GIVEN_TOGETHER = (
+    (
+        "access_key_id",
+        "secret_access_key",
+        "secret_access_key is required with access_key_id",
+        "secret_access_key",
+    ),
+    (
+        "secret_access_key",
+        "access_key_id",
+        "access_key_id is required with secret_access_key",
+        "access_key_id",
+    ),
+    (
+        "session_token",
+        "access_key_id",
+        "session_token needs access_key_id and secret_access_key",
+        "session_token",
+    ),
+)
 
 
 def _check_combinations(config: S3Config, given: set) -> None:
@@ -227,17 +235,6 @@ def _check_combinations(config: S3Config, given: set) -> None:
             raise StorageConfigError(
                 "bucket is required (unless credentials_url is set)", key="bucket"
             )
-    if "access_key_id" in given and "secret_access_key" not in given:
-        raise StorageConfigError(
-            "secret_access_key is required with access_key_id",
-            key="secret_access_key",
-        )
-    if "secret_access_key" in given and "access_key_id" not in given:
-        raise StorageConfigError(
-            "access_key_id is required with secret_access_key", key="access_key_id"
-        )
-    if "session_token" in given and "access_key_id" not in given:
-        raise StorageConfigError(
-            "session_token needs access_key_id and secret_access_key",
-            key="session_token",
-        )
+    for present, needed, message, key in _KEYS_GIVEN_TOGETHER:
+        if present in given and needed not in given:
+            raise StorageConfigError(message, key=key)

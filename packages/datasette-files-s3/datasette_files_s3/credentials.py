@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 from datasette_files.base import StorageUnavailable
 
-from .config import normalise_prefix
+from .config import BUCKET_RE, normalise_prefix
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def _parse_folder(value, problem: str) -> tuple[str, str]:
     if not isinstance(value, str) or not value.startswith("s3://"):
         raise StorageUnavailable(f"{problem} an invalid S3Folder {expected}")
     bucket, _, prefix = value[len("s3://") :].partition("/")
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", bucket):
+    if not BUCKET_RE.match(bucket):
         raise StorageUnavailable(
             f"{problem} an invalid S3Folder: bad bucket name {expected}"
         )

@@ -17,6 +17,7 @@ from datasette_files.base import (
     Storage,
     StorageCapabilities,
     StorageUnavailable,
+    content_disposition,
 )
 
 from .client import (
@@ -31,7 +32,7 @@ from .client import (
 from .config import S3Config, parse_config, resolve_secrets
 from .credentials import CredentialsBroker
 from .direct import DirectUploads
-from .headers import attachment_header, checked_content_type, is_content_type, iso
+from .headers import checked_content_type, is_content_type, iso
 from .multipart import part_size_for, stream_to_s3
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class S3Storage(DirectUploads, Storage):
     ) -> str:
         """A presigned GET that makes browsers download, not render, the file."""
         params = {
-            "ResponseContentDisposition": attachment_header(
+            "ResponseContentDisposition": content_disposition(
                 filename or posixpath.basename(path)
             )
         }

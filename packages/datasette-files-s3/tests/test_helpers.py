@@ -11,7 +11,7 @@ from botocore.exceptions import (
 from datasette_files.base import StorageUnavailable
 from datasette_files_s3 import S3Storage
 from datasette_files_s3.client import check_path, translate
-from datasette_files_s3.headers import attachment_header, checked_content_type
+from datasette_files_s3.headers import checked_content_type
 from datasette_files_s3.multipart import part_size_for
 
 MiB = 1024 * 1024
@@ -65,25 +65,6 @@ def test_check_path_accepts(path):
 def test_check_path_refuses(path):
     with pytest.raises(ValueError):
         check_path(path)
-
-
-@pytest.mark.parametrize(
-    "filename,header",
-    [
-        ("report.pdf", 'attachment; filename="report.pdf"'),
-        ("a?b.txt", 'attachment; filename="a?b.txt"'),
-        ('quote".txt', 'attachment; filename="quote_.txt"'),
-        ("evil\r\nX-Header: 1.txt", 'attachment; filename="evil__X-Header: 1.txt"'),
-        ("dir/file.txt", 'attachment; filename="dir_file.txt"'),
-        ("", 'attachment; filename="download"'),
-        (
-            "résumé.pdf",
-            "attachment; filename=\"r_sum_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf",
-        ),
-    ],
-)
-def test_attachment_header(filename, header):
-    assert attachment_header(filename) == header
 
 
 def test_content_types():

@@ -12,6 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+# Public here so that storages that serve downloads themselves (a presigned
+# URL's response headers) send the same header as the core.
+from .filenames import content_disposition
+
 __all__ = [
     "FileMetadata",
     "FileTooLarge",
@@ -27,6 +31,7 @@ __all__ = [
     "ThumbnailResult",
     "UploadInstructions",
     "UploadVerificationError",
+    "content_disposition",
 ]
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024

@@ -8,12 +8,10 @@ browse. Ids the actor may not see stay plain text.
 
 from __future__ import annotations
 
-import re
-
 from datasette.column_types import ColumnType, SQLiteType
 from markupsafe import Markup
 
-FILE_ID_RE = re.compile(r"^df-[0-9a-z]{26}$")
+from .registry import FILE_ID_RE
 
 
 class FileColumnType(ColumnType):

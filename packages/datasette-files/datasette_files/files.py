@@ -38,19 +38,9 @@ class File(Mapping):
     def __init__(self, row: FileRow, source: Source):
         self._row = row
         self._source = source
-        self.id = row.id
-        self.filename = row.filename
-        self.content_type = row.content_type
-        self.content_hash = row.content_hash
-        self.size = row.size
-        self.width = row.width
-        self.height = row.height
-        self.source_slug = row.source_slug
-        self.path = row.path
-        self.uploaded_by = row.uploaded_by
-        self.created_at = row.created_at
-        self.search_text = row.search_text
-        self.metadata = row.metadata
+        # self.id, self.filename, ...: every field of the row.
+        for key in FILE_KEYS:
+            setattr(self, key, getattr(row, key))
 
     def __repr__(self) -> str:
         return f"<File {self.id} {self.filename!r}>"

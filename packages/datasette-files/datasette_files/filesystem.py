@@ -21,6 +21,7 @@ from .base import (
     StorageUnavailable,
     safe_join,
 )
+from .settings import int_setting
 
 DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
 CHUNK_SIZE = 2 * 1024 * 1024
@@ -89,19 +90,9 @@ class FilesystemStorage(Storage):
             raise StorageConfigError(
                 "'root' is required: the directory to store files in", key="root"
             )
-        max_file_size = config.get("max_file_size", DEFAULT_MAX_FILE_SIZE)
-        if isinstance(max_file_size, str) and max_file_size.isdigit():
-            max_file_size = int(max_file_size)
-        if (
-            not isinstance(max_file_size, int)
-            or isinstance(max_file_size, bool)
-            or max_file_size <= 0
-        ):
-            raise StorageConfigError(
-                "'max_file_size' must be a positive integer of bytes",
-                key="max_file_size",
-            )
-        self.max_file_size = max_file_size
+        self.max_file_size = int_setting(
+            config, "max_file_size", DEFAULT_MAX_FILE_SIZE, 1
+        )
         self.root = os.path.realpath(root)  # noqa: ASYNC240 - once, at startup
         try:
             os.makedirs(self.root, exist_ok=True)

@@ -12,8 +12,9 @@ from .hashing import Hasher
 from .hookspecs import plugin_manager
 from .imports import start_imports
 from .registry import Registry
+from .settings import PLUGIN
 from .sources import discover_storage_types, parse_sources
-from .state import PLUGIN, FilesState, Settings, internal_is_temporary, set_state
+from .state import FilesState, Settings, internal_is_temporary, set_state
 from .thumbnails.service import start_thumbnailer
 
 log = logging.getLogger("datasette_files")

@@ -11,13 +11,13 @@ from __future__ import annotations
 from datasette.permissions import Action, PermissionSQL, Resource
 from datasette.utils import actor_matches_allow
 
+from .settings import PLUGIN
+
 BROWSE = "files-browse"
 UPLOAD = "files-upload"
 EDIT = "files-edit"
 DELETE = "files-delete"
 DEBUG = "debug-storages"
-
-PLUGIN = "datasette-files"
 
 
 class SourceResource(Resource):
@@ -167,3 +167,10 @@ async def may_browse_any(datasette, actor, slugs) -> bool:
         if await can(datasette, actor, BROWSE, slug):
             return True
     return False
+
+
+def actor_id(actor) -> str | None:
+    """Who owns an upload or an import: the actor's id, None for anonymous."""
+    if actor and actor.get("id") is not None:
+        return str(actor["id"])
+    return None

@@ -8,9 +8,13 @@ startup time does not grow with the number of files.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+# A file id: "df-" and a lowercase ULID.
+FILE_ID_RE = re.compile(r"^df-[0-9a-z]{26}$")
 
 MIGRATIONS = [
     (
@@ -232,6 +236,14 @@ def utcnow_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def dataclass_from_row(cls, row, json_column: str):
+    """An instance of the dataclass ``cls`` from a database row, with the
+    ``json_column`` text decoded (missing or empty: ``{}``)."""
+    values = dict(row)
+    values[json_column] = json.loads(values.get(json_column) or "{}")
+    return cls(**{key: values[key] for key in cls.__dataclass_fields__})
+
+
 @dataclass
 class FileRow:
     """One registered file, as stored."""
@@ -252,9 +264,7 @@ class FileRow:
 
     @classmethod
     def from_row(cls, row) -> FileRow:
-        values = dict(row)
-        values["metadata"] = json.loads(values.get("metadata") or "{}")
-        return cls(**{key: values[key] for key in cls.__dataclass_fields__})
+        return dataclass_from_row(cls, row, "metadata")
 
 
 @dataclass
@@ -278,9 +288,7 @@ class PendingUpload:
 
     @classmethod
     def from_row(cls, row) -> PendingUpload:
-        values = dict(row)
-        values["state"] = json.loads(values.get("state") or "{}")
-        return cls(**{key: values[key] for key in cls.__dataclass_fields__})
+        return dataclass_from_row(cls, row, "state")
 
 
 class Registry:

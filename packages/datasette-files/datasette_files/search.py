@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-from .registry import FILE_COLUMNS, FileRow
+from .registry import FILE_COLUMNS, FILE_ID_RE, FileRow
 
-FILE_ID_RE = re.compile(r"^df-[0-9a-z]{26}$")
 TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
 MAX_TERMS = 16
 

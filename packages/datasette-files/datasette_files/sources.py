@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from datasette.utils import StartupError
 
 from .accept import AcceptRules
-from .base import Storage, StorageConfigError, StorageUnavailable
+from .base import (
+    FileTooLarge,
+    Storage,
+    StorageConfigError,
+    StorageFull,
+    StorageUnavailable,
+    UploadVerificationError,
+)
 from .compat import StorageCalls, call_shapes
+from .errors import HTTPError
 from .hookspecs import hook_results, plugin_failed
 
 log = logging.getLogger("datasette_files")
@@ -28,9 +36,23 @@ SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RETRY_SECONDS = 2.0
 CONNECT_TIMEOUT = 30.0
 
+# Exceptions a storage raises on purpose, which callers of Source.call handle
+# themselves (a missing file, a bad multipart part list, a refused path).
+EXPECTED_FROM_STORAGE = (
+    HTTPError,
+    ValueError,
+    UploadVerificationError,
+    FileNotFoundError,
+    NotImplementedError,
+)
 
-class SourceUnavailable(Exception):
-    """The source's backend cannot be reached right now."""
+
+class SourceUnavailable(StorageUnavailable):
+    """The source's backend cannot be reached right now (a 503).
+
+    A kind of ``StorageUnavailable``: raised by the core for a source it
+    already knows is down, rather than by a storage call.
+    """
 
 
 @dataclass
@@ -138,6 +160,39 @@ class Source:
         self.ready = False
         self.error = error
         self.last_attempt = time.monotonic() - self.retry_interval
+
+    async def call(self, awaitable):
+        """Await a storage call, mapping the storage's errors to an ``HTTPError``.
+
+        ``FileTooLarge`` is a 413, ``StorageFull`` a 507 and
+        ``StorageUnavailable`` a 503 (and marks the source down). The
+        exceptions in ``EXPECTED_FROM_STORAGE`` pass through for the caller;
+        anything else is the backend's fault, not the client's: a 503 that
+        names only the exception type, since its text may hold secrets.
+        """
+        try:
+            return await awaitable
+        except FileTooLarge as ex:
+            # A storage limit the core cannot know at prepare time, e.g. S3's
+            # 5 GiB for one upload streamed through Datasette.
+            raise HTTPError(
+                413, f"Source '{self.slug}' refused the file: {ex}"
+            ) from None
+        except StorageFull as ex:
+            raise HTTPError(507, f"Source '{self.slug}' is full: {ex}") from None
+        except StorageUnavailable as ex:
+            self.mark_unavailable(str(ex))
+            raise HTTPError(503, f"Source '{self.slug}' is unavailable: {ex}") from None
+        except EXPECTED_FROM_STORAGE:
+            raise
+        except Exception as ex:  # noqa: BLE001 - e.g. a botocore error from a plugin
+            # A storage outside our vocabulary (one written for 0.1a3 raises
+            # its SDK's errors) failed.
+            log.exception("datasette-files: source %s: storage call failed", self.slug)
+            raise HTTPError(
+                503,
+                f"Source '{self.slug}' failed: its storage raised {type(ex).__name__}",
+            ) from None
 
 
 def config_error_message(slug: str, ex: Exception) -> str:

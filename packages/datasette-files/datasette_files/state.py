@@ -5,45 +5,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from datasette.utils import StartupError
-
 from .registry import Registry
+from .settings import int_setting, plugin_settings, seconds_setting
 from .sources import CONNECT_TIMEOUT, RETRY_SECONDS, Source, SourceUnavailable
 
 log = logging.getLogger("datasette_files")
 
-PLUGIN = "datasette-files"
 DEFAULT_UPLOAD_EXPIRES = 3600
 DEFAULT_SWEEP_INTERVAL = 300
 DEFAULT_INLINE_HASH_MAX_SIZE = 64 * 1024 * 1024
 DEFAULT_THUMBNAIL_CONCURRENCY = 2
 DEFAULT_UPLOAD_IDLE_TIMEOUT = 60.0
-
-
-def positive_int_setting(plugin_config: dict, key: str, default: int) -> int:
-    value = plugin_config.get(key, default)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise StartupError(f"datasette-files: '{key}' must be a positive integer")
-    return value
-
-
-def seconds_setting(
-    plugin_config: dict, key: str, default: float, allow_zero: bool = False
-) -> float:
-    """A number of seconds: an int, a float or a numeric string."""
-    value = plugin_config.get(key, default)
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    valid = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not valid or value != value or value < 0 or (value == 0 and not allow_zero):
-        kind = "a number of seconds, 0 or more" if allow_zero else "a positive number"
-        raise StartupError(f"datasette-files: '{key}' must be {kind}")
-    return float(value)
 
 
 @dataclass
@@ -57,28 +29,32 @@ class Settings:
     source_connect_timeout: float = CONNECT_TIMEOUT
 
     @classmethod
+    @plugin_settings
     def from_config(cls, plugin_config: dict) -> Settings:
         return cls(
-            upload_expires=positive_int_setting(
-                plugin_config, "upload_expires", DEFAULT_UPLOAD_EXPIRES
+            upload_expires=int_setting(
+                plugin_config, "upload_expires", DEFAULT_UPLOAD_EXPIRES, 1
             ),
-            sweep_interval=positive_int_setting(
-                plugin_config, "sweep_interval", DEFAULT_SWEEP_INTERVAL
+            sweep_interval=int_setting(
+                plugin_config, "sweep_interval", DEFAULT_SWEEP_INTERVAL, 1
             ),
-            inline_hash_max_size=positive_int_setting(
-                plugin_config, "inline_hash_max_size", DEFAULT_INLINE_HASH_MAX_SIZE
+            inline_hash_max_size=int_setting(
+                plugin_config, "inline_hash_max_size", DEFAULT_INLINE_HASH_MAX_SIZE, 1
             ),
-            thumbnail_concurrency=positive_int_setting(
-                plugin_config, "thumbnail_concurrency", DEFAULT_THUMBNAIL_CONCURRENCY
+            thumbnail_concurrency=int_setting(
+                plugin_config, "thumbnail_concurrency", DEFAULT_THUMBNAIL_CONCURRENCY, 1
             ),
             upload_idle_timeout=seconds_setting(
-                plugin_config, "upload_idle_timeout", DEFAULT_UPLOAD_IDLE_TIMEOUT
+                plugin_config,
+                "upload_idle_timeout",
+                DEFAULT_UPLOAD_IDLE_TIMEOUT,
+                above=True,
             ),
             source_retry_interval=seconds_setting(
-                plugin_config, "source_retry_interval", RETRY_SECONDS, allow_zero=True
+                plugin_config, "source_retry_interval", RETRY_SECONDS
             ),
             source_connect_timeout=seconds_setting(
-                plugin_config, "source_connect_timeout", CONNECT_TIMEOUT
+                plugin_config, "source_connect_timeout", CONNECT_TIMEOUT, above=True
             ),
         )
 

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from .errors import HTTPError
+
 MAX_FIELD_BYTES = 4096
 MAX_FIELDS = 20
 
@@ -23,8 +25,15 @@ class FormError(ValueError):
     """The body is not a form we can read: the client's fault (a 400)."""
 
 
-class BodyTimeout(Exception):
-    """The client sent nothing for too long (a stalled or slow-loris upload)."""
+class BodyTimeout(HTTPError):
+    """The client sent nothing for too long (a stalled or slow-loris upload).
+
+    A 408, and an ``HTTPError`` so that it passes through ``Source.call``
+    when a storage's ``receive_upload`` is reading the body.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(408, message)
 
 
 async def receive_within(receive, seconds: float | None) -> dict:

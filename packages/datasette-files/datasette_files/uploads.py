@@ -28,13 +28,8 @@ from datetime import datetime, timezone
 from ulid import ULID
 
 from .accept import SNIFF_BYTES, NotAccepted
-from .base import (
-    FileTooLarge,
-    StorageFull,
-    StorageUnavailable,
-    UploadInstructions,
-    UploadVerificationError,
-)
+from .base import UploadInstructions, UploadVerificationError
+from .errors import HTTPError
 from .filenames import (
     InvalidFilename,
     storage_path,
@@ -42,6 +37,7 @@ from .filenames import (
     validate_filename,
 )
 from .hashing import SHA256_PREFIX, StreamHasher, recorded_hash
+from .permissions import actor_id
 from .registry import FileRow, PendingUpload, utcnow_iso
 from .sources import Source
 
@@ -52,19 +48,8 @@ MAX_PARTS_PER_REQUEST = 100
 PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting")
 
 
-class UploadError(Exception):
-    """A client-visible failure with the HTTP status it maps to."""
-
-    def __init__(self, status: int, message: str, extra: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        # More keys for the JSON error body, e.g. the id of a duplicate.
-        self.extra = extra or {}
-
-
-def refused(source: Source, ex: NotAccepted) -> UploadError:
-    return UploadError(
+def refused(source: Source, ex: NotAccepted) -> HTTPError:
+    return HTTPError(
         415, str(ex), {"allowed_types": list(source.accept.allowed_types or ())}
     )
 
@@ -79,12 +64,6 @@ def new_file_id() -> tuple[str, str]:
     return f"df-{ulid_text}", ulid_text
 
 
-def actor_id(actor) -> str | None:
-    if actor and actor.get("id") is not None:
-        return str(actor["id"])
-    return None
-
-
 @dataclass
 class PrepareRequest:
     filename: str
@@ -95,20 +74,20 @@ class PrepareRequest:
     @classmethod
     def parse(cls, body: object) -> PrepareRequest:
         if not isinstance(body, dict):
-            raise UploadError(400, "Request body must be a JSON object")
+            raise HTTPError(400, "Request body must be a JSON object")
         try:
             filename = validate_filename(body.get("filename"))
             content_type = validate_content_type(body.get("content_type"))
         except InvalidFilename as ex:
-            raise UploadError(400, str(ex)) from None
+            raise HTTPError(400, str(ex)) from None
         size = body.get("size")
         if not isinstance(size, int) or isinstance(size, bool):
-            raise UploadError(400, "size must be an integer number of bytes")
+            raise HTTPError(400, "size must be an integer number of bytes")
         if size < 0:
-            raise UploadError(400, "size must not be negative")
+            raise HTTPError(400, "size must not be negative")
         direct = body.get("direct", True)
         if not isinstance(direct, bool):
-            raise UploadError(400, "direct must be true or false")
+            raise HTTPError(400, "direct must be true or false")
         return cls(filename, content_type, size, direct)
 
 
@@ -118,14 +97,14 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
     storage = await source.ensure_ready()
     capabilities = storage.capabilities
     if not capabilities.can_upload:
-        raise UploadError(400, f"Source '{source.slug}' does not accept uploads")
+        raise HTTPError(400, f"Source '{source.slug}' does not accept uploads")
     try:
         source.accept.check_declared(request.content_type)
     except NotAccepted as ex:
         raise refused(source, ex) from None
     limit = capabilities.max_file_size
     if limit is not None and request.size > limit:
-        raise UploadError(
+        raise HTTPError(
             413, f"File is {request.size} bytes; this source accepts at most {limit}"
         )
     file_id, ulid_text = new_file_id()
@@ -133,8 +112,7 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
     expires_in = state.settings.upload_expires
     instructions = None
     if request.direct and capabilities.can_direct_upload:
-        instructions = await call_storage(
-            source,
+        instructions = await source.call(
             storage.prepare_upload(
                 path, request.content_type, request.size, expires_in
             ),
@@ -176,20 +154,20 @@ def upload_mode(instructions: UploadInstructions | None) -> str:
 async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
     """The pending upload for ``token``, checked against source and actor."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise UploadError(400, "upload_token is missing or malformed")
+        raise HTTPError(400, "upload_token is missing or malformed")
     token_hash = hash_token(token)
     pending = await state.registry.get_pending(token_hash)
     if pending is None:
         if await state.registry.was_completed(token_hash, source.slug):
-            raise UploadError(409, "This upload has already been completed")
-        raise UploadError(400, "upload_token is invalid or has already been used")
+            raise HTTPError(409, "This upload has already been completed")
+        raise HTTPError(400, "upload_token is invalid or has already been used")
     if pending.source_slug != source.slug:
-        raise UploadError(400, "upload_token belongs to a different source")
+        raise HTTPError(400, "upload_token belongs to a different source")
     if pending.actor_id != actor_id(actor):
-        raise UploadError(403, "upload_token belongs to a different actor")
+        raise HTTPError(403, "upload_token belongs to a different actor")
     if pending.expires_at < time.time():
         await discard(state, source, pending)
-        raise UploadError(400, "upload_token has expired")
+        raise HTTPError(400, "upload_token has expired")
     return pending
 
 
@@ -197,11 +175,11 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     """Stream a proxied upload's bytes into the storage."""
     pending = await lookup(state, source, actor, token)
     if pending.mode != "proxy":
-        raise UploadError(409, "This upload goes directly to the storage backend")
+        raise HTTPError(409, "This upload goes directly to the storage backend")
     # Before the claim: an unavailable backend must leave the token usable.
     storage = await source.ensure_ready()
     if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
-        raise UploadError(409, "This upload has already been sent")
+        raise HTTPError(409, "This upload has already been sent")
     hasher = None
     # A source that compares hashes needs one before complete, at any size.
     if not storage.capabilities.hashes_uploads and (
@@ -220,10 +198,10 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
 
     limited = enforce_size(stream, pending.size, source.max_file_size, hasher, inspect)
     try:
-        stored = await call_storage(
-            source, storage.receive_upload(pending.path, limited, pending.content_type)
+        stored = await source.call(
+            storage.receive_upload(pending.path, limited, pending.content_type)
         )
-    except UploadError as ex:
+    except HTTPError as ex:
         if ex.status != 415:
             await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
             raise
@@ -243,7 +221,7 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
     if not await state.registry.mark_uploaded(pending.id, content_hash, "uploading"):
         # Aborted (or swept) while the bytes were arriving.
         await storage.delete_file(pending.path)
-        raise UploadError(409, "This upload was aborted")
+        raise HTTPError(409, "This upload was aborted")
     pending.status = "uploaded"
     pending.content_hash = content_hash
     return pending
@@ -268,11 +246,9 @@ async def enforce_size(
     async for chunk in stream:
         received += len(chunk)
         if limit is not None and received > limit:
-            raise UploadError(
-                413, f"Upload exceeds this source's limit of {limit} bytes"
-            )
+            raise HTTPError(413, f"Upload exceeds this source's limit of {limit} bytes")
         if received > declared:
-            raise UploadError(
+            raise HTTPError(
                 413, f"Upload is larger than the declared size of {declared} bytes"
             )
         if hasher is not None:
@@ -288,7 +264,7 @@ async def enforce_size(
             continue
         yield chunk
     if received != declared:
-        raise UploadError(
+        raise HTTPError(
             400, f"Upload ended after {received} bytes; declared size was {declared}"
         )
     if held is not None:
@@ -312,7 +288,7 @@ def first_bytes(chunks: list[bytes], count: int) -> bytes:
 async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
     pending = await lookup(state, source, actor, token)
     if pending.mode != "multipart":
-        raise UploadError(409, "This upload is not a multipart upload")
+        raise HTTPError(409, "This upload is not a multipart upload")
     if (
         not isinstance(part_numbers, list)
         or not part_numbers
@@ -322,14 +298,13 @@ async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
             for n in part_numbers
         )
     ):
-        raise UploadError(
+        raise HTTPError(
             400,
             f"part_numbers must be a list of 1 to {MAX_PARTS_PER_REQUEST} "
             "integers between 1 and 10000",
         )
     storage = await source.ensure_ready()
-    urls = await call_storage(
-        source,
+    urls = await source.call(
         storage.presign_parts(
             pending.path, pending.state, part_numbers, state.settings.upload_expires
         ),
@@ -350,14 +325,14 @@ async def complete(state, source: Source, actor, token, parts=None) -> Completed
     """Verify the stored object and register it, exactly once."""
     pending = await lookup(state, source, actor, token)
     if pending.mode == "proxy" and pending.status == "prepared":
-        raise UploadError(409, "The file has not been uploaded yet")
+        raise HTTPError(409, "The file has not been uploaded yet")
     if pending.status in ("uploading",):
-        raise UploadError(409, "The file is still being uploaded")
+        raise HTTPError(409, "The file is still being uploaded")
     previous = pending.status
     if not await state.registry.claim_pending(
         pending.id, ("prepared", "uploaded"), "completing"
     ):
-        raise UploadError(409, "This upload is already being completed")
+        raise HTTPError(409, "This upload is already being completed")
     rules = source.accept
     existing = None
     try:
@@ -365,9 +340,7 @@ async def complete(state, source: Source, actor, token, parts=None) -> Completed
         if rules.allowed_types is not None and pending.mode != "proxy":
             # Proxied bytes were sniffed on their way in; these never were.
             storage = await source.ensure_ready()
-            head = await call_storage(
-                source, storage.read_bytes(pending.path, SNIFF_BYTES)
-            )
+            head = await source.call(storage.read_bytes(pending.path, SNIFF_BYTES))
             rules.check_bytes(pending.content_type, head)
         if rules.on_duplicate != "allow":
             file.content_hash = await sha256_of(source, file)
@@ -384,7 +357,7 @@ async def complete(state, source: Source, actor, token, parts=None) -> Completed
             # With ``unique``, a duplicate registered in the meantime.
             existing = await state.registry.find_duplicate(file) if unique else None
             if existing is None:
-                raise UploadError(
+                raise HTTPError(
                     409, "This upload was completed or aborted concurrently"
                 )
     if existing is not None:
@@ -402,7 +375,7 @@ async def settle_duplicate(
     """``on_duplicate``: the new bytes go; the existing file is the answer."""
     await discard(state, source, pending)
     if source.accept.on_duplicate == "reject":
-        raise UploadError(
+        raise HTTPError(
             409,
             f"Source '{source.slug}' already has this file (same sha256 and "
             f"size): {existing.id}",
@@ -424,28 +397,26 @@ async def sha256_of(source: Source, file: FileRow) -> str:
             await hasher.add(chunk)
         return SHA256_PREFIX + (await hasher.digest()).hex()
 
-    return await call_storage(source, read_through())
+    return await source.call(read_through())
 
 
 async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
     storage = await source.ensure_ready()
     if pending.mode == "multipart":
         if not isinstance(parts, list):
-            raise UploadError(400, "parts must be a list of {PartNumber, ETag}")
+            raise HTTPError(400, "parts must be a list of {PartNumber, ETag}")
         try:
-            await call_storage(
-                source, storage.complete_upload(pending.path, pending.state, parts)
+            await source.call(
+                storage.complete_upload(pending.path, pending.state, parts)
             )
         except (ValueError, UploadVerificationError) as ex:
-            raise UploadError(
-                400, f"Could not complete multipart upload: {ex}"
-            ) from None
-    metadata = await call_storage(source, storage.get_file_metadata(pending.path))
+            raise HTTPError(400, f"Could not complete multipart upload: {ex}") from None
+    metadata = await source.call(storage.get_file_metadata(pending.path))
     if metadata is None:
-        raise UploadError(409, "The file was not found in the storage backend")
+        raise HTTPError(409, "The file was not found in the storage backend")
     if metadata.size is not None and metadata.size != pending.size:
-        await call_storage(source, storage.delete_file(pending.path))
-        raise UploadError(
+        await source.call(storage.delete_file(pending.path))
+        raise HTTPError(
             409,
             f"Stored object is {metadata.size} bytes but {pending.size} were declared; "
             "it has been deleted",
@@ -470,7 +441,7 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
 async def abort(state, source: Source, actor, token) -> None:
     pending = await lookup(state, source, actor, token)
     if not await discard(state, source, pending):
-        raise UploadError(409, "This upload was completed or aborted concurrently")
+        raise HTTPError(409, "This upload was completed or aborted concurrently")
 
 
 async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
@@ -560,42 +531,3 @@ def started_before(item: dict, cutoff: float | None) -> bool:
     if initiated.tzinfo is None:
         initiated = initiated.replace(tzinfo=timezone.utc)
     return initiated.timestamp() < cutoff
-
-
-# Exceptions a storage raises on purpose, which callers of call_storage
-# handle themselves (a missing file, a bad multipart part list, a refused path).
-EXPECTED_FROM_STORAGE = (
-    UploadError,
-    ValueError,
-    UploadVerificationError,
-    FileNotFoundError,
-    NotImplementedError,
-)
-
-
-async def call_storage(source: Source, awaitable):
-    """Await a storage call, turning backend outages into a 503."""
-    try:
-        return await awaitable
-    except FileTooLarge as ex:
-        # A storage limit the core cannot know at prepare time, e.g. S3's
-        # 5 GiB for one upload streamed through Datasette.
-        raise UploadError(
-            413, f"Source '{source.slug}' refused the file: {ex}"
-        ) from None
-    except StorageFull as ex:
-        raise UploadError(507, f"Source '{source.slug}' is full: {ex}") from None
-    except StorageUnavailable as ex:
-        source.mark_unavailable(str(ex))
-        raise UploadError(503, f"Source '{source.slug}' is unavailable: {ex}") from None
-    except EXPECTED_FROM_STORAGE:
-        raise
-    except Exception as ex:  # noqa: BLE001 - e.g. a botocore error from a plugin
-        # A storage outside our vocabulary (one written for 0.1a3 raises its
-        # SDK's errors) failed: the backend's fault, not the client's. The
-        # message names only the exception type: its text may hold secrets.
-        log.exception("datasette-files: source %s: storage call failed", source.slug)
-        raise UploadError(
-            503,
-            f"Source '{source.slug}' failed: its storage raised {type(ex).__name__}",
-        ) from None

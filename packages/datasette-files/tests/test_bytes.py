@@ -96,6 +96,19 @@ async def test_stored_on_disk_under_the_source_root(make_ds, upload, tmp_path):
     assert (tmp_path / "files" / stored).read_bytes() == b"hello"
 
 
+@pytest.mark.asyncio
+async def test_a_file_gone_from_disk_is_a_404(make_ds, upload, tmp_path, json_error):
+    ds = await make_ds()
+    file = await upload(ds, "files", "notes.txt", b"hello")
+    (stored,) = os.listdir(tmp_path / "files")
+    os.remove(tmp_path / "files" / stored)
+    response = await ds.client.get(file["download_url"], actor={"id": "alice"})
+    body = json_error(response, 404)
+    assert body["errors"] == ["File is missing from its storage"]
+    # The storage's own message (an absolute path) is not shown.
+    assert str(tmp_path) not in response.text
+
+
 SIZE = 3 * MiB + 17
 # (Range header, first byte, last byte) on a file of SIZE bytes.
 RANGES = [

@@ -326,6 +326,24 @@ def test_there_are_at_least_thirty_cases():
 
 
 @pytest.mark.asyncio
+async def test_a_wrong_method_gets_405_with_an_allow_header(make_ds, api, json_error):
+    ds = await make_ds()
+    file = await api.upload(ds, "files", "a.csv", b"a\n1\n", content_type="text/csv")
+    for method, url, allow, message in [
+        ("GET", "/-/files/upload/files/-/prepare", "POST", "Use POST"),
+        ("PUT", "/-/files/upload/files/-/complete", "POST", "Use POST"),
+        ("DELETE", file["url"] + "/-/delete", "POST", "Use POST"),
+        ("PUT", file["url"] + "/-/import.json", "GET, HEAD, POST", "Use GET or POST"),
+    ]:
+        response = await ds.client.request(method, url, actor=ALICE)
+        assert json_error(response, 405)["errors"] == [message]
+        assert response.headers["allow"] == allow
+    # The method is checked before anything else: no 404 for a missing source.
+    response = await ds.client.get("/-/files/upload/nope/-/abort")
+    assert json_error(response, 405) and response.headers["allow"] == "POST"
+
+
+@pytest.mark.asyncio
 async def test_a_size_lie_leaves_the_token_usable(make_ds, api, snapshot, json_error):
     ds = await make_ds()
     token = (await api.prepare(ds, "files", "ten.txt", 10)).json()["upload_token"]

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from ..state import PLUGIN
+from ..settings import PLUGIN
 from .runner import ImportManager
 from .settings import ImportSettings
 from .store import ImportStore

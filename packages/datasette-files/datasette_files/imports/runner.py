@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ulid import ULID
 
 from ..events import FileImportEvent, send_event
+from ..permissions import actor_id
 from ..registry import utcnow_iso
 from .csvstream import Column, CSVFormatError, LineReader, read_records
 from .settings import ImportSettings
@@ -43,13 +44,6 @@ class ImportCancelled(Exception):
 
 def new_job_id() -> str:
     return f"imp-{str(ULID()).lower()}"
-
-
-def actor_key(actor) -> str | None:
-    """Who a job belongs to: the actor's id, or None for anonymous."""
-    if not actor or actor.get("id") is None:
-        return None
-    return str(actor["id"])
 
 
 class ImportManager:
@@ -90,7 +84,7 @@ class ImportManager:
             file_id=file.id,
             database_name=db.name,
             table_name=table,
-            actor_id=actor_key(actor),
+            actor_id=actor_id(actor),
             status=QUEUED,
             options={
                 "encoding": analysis.encoding,

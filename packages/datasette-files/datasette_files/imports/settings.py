@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from datasette.utils import StartupError
 
-from ..state import positive_int_setting
+from ..settings import int_setting, plugin_settings
 
 DEFAULT_MAX_CONCURRENT = 2
 
@@ -17,6 +17,7 @@ class ImportSettings:
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
 
     @classmethod
+    @plugin_settings
     def from_config(cls, plugin_config: dict) -> ImportSettings:
         enabled = plugin_config.get("csv_import", True)
         if isinstance(enabled, str) and enabled.lower() in ("true", "false"):
@@ -25,7 +26,7 @@ class ImportSettings:
             raise StartupError("datasette-files: 'csv_import' must be true or false")
         return cls(
             enabled=enabled,
-            max_concurrent=positive_int_setting(
-                plugin_config, "import_max_concurrent", DEFAULT_MAX_CONCURRENT
+            max_concurrent=int_setting(
+                plugin_config, "import_max_concurrent", DEFAULT_MAX_CONCURRENT, 1
             ),
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..registry import utcnow_iso
+from ..registry import dataclass_from_row, utcnow_iso
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -36,9 +36,7 @@ class ImportJob:
 
     @classmethod
     def from_row(cls, row) -> ImportJob:
-        values = dict(row)
-        values["options"] = json.loads(values.get("options") or "{}")
-        return cls(**{key: values[key] for key in cls.__dataclass_fields__})
+        return dataclass_from_row(cls, row, "options")
 
 
 class ImportStore:

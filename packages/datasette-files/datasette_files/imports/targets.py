@@ -8,20 +8,12 @@ import sqlite3
 
 from datasette.resources import DatabaseResource, TableResource
 
+from ..errors import HTTPError
 from .csvstream import INTEGER, REAL, Column
 
 CREATE_TABLE = "create-table"
 INSERT_ROW = "insert-row"
 MAX_TABLE_NAME = 128
-
-
-class TargetError(Exception):
-    """An import target refused; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def quote_identifier(name: str) -> str:
@@ -57,17 +49,17 @@ async def import_databases(datasette, actor) -> list[str]:
 
 
 async def check_target(datasette, actor, database: str, table: str):
-    """The database to import into, or TargetError (400, 403 or 404)."""
+    """The database to import into, or HTTPError (400, 403 or 404)."""
     if not isinstance(database, str) or not database:
-        raise TargetError(400, "Choose a database to import into")
+        raise HTTPError(400, "Choose a database to import into")
     db = datasette.databases.get(database)
     if db is None:
-        raise TargetError(400, f"Database '{database}' does not exist")
+        raise HTTPError(400, f"Database '{database}' does not exist")
     if not importable(datasette, db):
-        raise TargetError(400, f"Database '{database}' is read-only")
+        raise HTTPError(400, f"Database '{database}' is read-only")
     validate_table_name(table)
     if not await may_import_into(datasette, actor, database, table):
-        raise TargetError(
+        raise HTTPError(
             403,
             f"You need create-table and insert-row permission on '{database}' "
             "to import into it",
@@ -77,17 +69,17 @@ async def check_target(datasette, actor, database: str, table: str):
 
 def validate_table_name(table) -> str:
     if not isinstance(table, str) or not table.strip():
-        raise TargetError(400, "Enter a table name")
+        raise HTTPError(400, "Enter a table name")
     if table != table.strip():
-        raise TargetError(400, "The table name cannot start or end with a space")
+        raise HTTPError(400, "The table name cannot start or end with a space")
     if len(table) > MAX_TABLE_NAME:
-        raise TargetError(
+        raise HTTPError(
             400, f"The table name must be at most {MAX_TABLE_NAME} characters"
         )
     if any(not ch.isprintable() for ch in table):
-        raise TargetError(400, "The table name cannot contain control characters")
+        raise HTTPError(400, "The table name cannot contain control characters")
     if table.lower().startswith("sqlite_"):
-        raise TargetError(400, "Table names starting with 'sqlite_' are reserved")
+        raise HTTPError(400, "Table names starting with 'sqlite_' are reserved")
     return table
 
 
@@ -101,7 +93,7 @@ def default_table_name(filename: str) -> str:
 
 
 async def create_table(db, table: str, columns: list[Column]) -> None:
-    """Create the table; TargetError 409 if a table or view of that name exists."""
+    """Create the table; HTTPError 409 if a table or view of that name exists."""
     sql = "CREATE TABLE {} (\n{}\n)".format(
         quote_identifier(table),
         ",\n".join(
@@ -114,13 +106,13 @@ async def create_table(db, table: str, columns: list[Column]) -> None:
             "SELECT type FROM sqlite_master WHERE lower(name) = lower(?)", [table]
         ).fetchone()
         if taken:
-            raise TargetError(409, f"A {taken[0]} named '{table}' already exists")
+            raise HTTPError(409, f"A {taken[0]} named '{table}' already exists")
         conn.execute(sql)
 
     try:
         await db.execute_write_fn(run)
     except sqlite3.Error as ex:
-        raise TargetError(400, f"Could not create table '{table}': {ex}") from None
+        raise HTTPError(400, f"Could not create table '{table}': {ex}") from None
 
 
 async def drop_table(db, table: str) -> None:

@@ -6,38 +6,34 @@ Both answer HTML, or JSON with ``.json``; JSON errors use the one error shape.
 from __future__ import annotations
 
 import asyncio
-import logging
 from urllib.parse import parse_qsl
 
 from datasette import Response
 
+from ..errors import HTTPError
 from ..files import File
-from ..permissions import BROWSE, can
+from ..permissions import BROWSE, actor_id, can
 from ..state import get_state
 from ..views.common import (
-    ClientError,
-    error_for,
     file_json,
     files_path,
+    html_or_json_view,
+    html_view,
     human_size,
-    json_error,
     json_view,
     read_json,
+    wants_json,
 )
 from ..views.files import browsable_file
 from .actions import import_url, importable_file
 from .csvstream import DELIMITERS, SAMPLE_BYTES, CSVFormatError, analyse, file_kind
-from .runner import actor_key
 from .store import DONE, FAILED, ImportJob
 from .targets import (
-    TargetError,
     check_target,
     create_table,
     default_table_name,
     import_databases,
 )
-
-log = logging.getLogger("datasette_files")
 
 MAX_FORM_BODY = 16 * 1024
 DELIMITER_NAMES = {name: char for char, name in DELIMITERS.items()}
@@ -51,7 +47,7 @@ def requested_delimiter(value) -> str | None:
         return DELIMITER_NAMES[value]
     if value in DELIMITERS:
         return value
-    raise ClientError(
+    raise HTTPError(
         400, f"delimiter must be one of: auto, {', '.join(DELIMITER_NAMES)}"
     )
 
@@ -65,15 +61,15 @@ async def importable(request, datasette) -> tuple[File, str, list[str]]:
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     state = get_state(datasette)
     if state.imports is None or not state.imports.settings.enabled:
-        raise ClientError(404, "Importing files as tables is turned off")
+        raise HTTPError(404, "Importing files as tables is turned off")
     source = state.source(row.source_slug)
     file = File(row, source)
     preview = await read_head(file, 2048)
     if not importable_file(row.filename, row.content_type, preview):
-        raise ClientError(400, "Only CSV and TSV files can be imported as tables")
+        raise HTTPError(400, "Only CSV and TSV files can be imported as tables")
     databases = await import_databases(datasette, request.actor)
     if not databases:
-        raise ClientError(
+        raise HTTPError(
             403,
             "You need create-table and insert-row permission on a writable "
             "database to import files",
@@ -85,7 +81,7 @@ async def read_head(file: File, max_bytes: int) -> bytes:
     try:
         return await file.read_bytes(max_bytes)
     except FileNotFoundError:
-        raise ClientError(404, "The file is missing from its storage") from None
+        raise HTTPError(404, "The file is missing from its storage") from None
 
 
 async def analyse_file(file: File, kind: str, delimiter: str | None):
@@ -96,7 +92,7 @@ async def analyse_file(file: File, kind: str, delimiter: str | None):
             analyse, data[:SAMPLE_BYTES], complete, kind, delimiter
         )
     except CSVFormatError as ex:
-        raise ClientError(400, f"Cannot import this file. {ex}") from None
+        raise HTTPError(400, f"Cannot import this file. {ex}") from None
 
 
 def preview_json(datasette, file, analysis, databases) -> dict:
@@ -139,36 +135,12 @@ async def render_preview(
     )
 
 
-def html_error(datasette, request, message: str, status: int):
-    async def render():
-        return Response.html(
-            await datasette.render_template(
-                "files_error.html", {"message": message}, request=request
-            ),
-            status=status,
-        )
-
-    return render()
-
-
+@html_or_json_view
 async def import_view(request, datasette):
     """GET: the preview. POST: create the table and start the import."""
-    wants_json = request.url_vars.get("format") == ".json"
-    try:
-        if request.method == "POST":
-            return await start_import(request, datasette, wants_json)
-        if request.method in ("GET", "HEAD"):
-            return await preview_import(request, datasette, wants_json)
-        raise ClientError(405, "Use GET or POST")
-    except Exception as ex:  # noqa: BLE001 - every failure gets a readable answer
-        mapped = error_for(ex)
-        if mapped is None:
-            log.exception("datasette-files: unexpected error in import_view")
-            mapped = (500, "Internal error; see the server log")
-        status, message = mapped
-        if wants_json:
-            return json_error(message, status)
-        return await html_error(datasette, request, message, status)
+    if request.method == "POST":
+        return await start_import(request, datasette, wants_json(request))
+    return await preview_import(request, datasette, wants_json(request))
 
 
 async def preview_import(request, datasette, wants_json: bool) -> Response:
@@ -185,15 +157,15 @@ async def read_form(request, wants_json: bool) -> dict:
     if wants_json or content_type == "application/json":
         body = await read_json(request)
         if not isinstance(body, dict):
-            raise ClientError(400, 'Body must be {"database": ..., "table": ...}')
+            raise HTTPError(400, 'Body must be {"database": ..., "table": ...}')
         return body
     if content_type not in ("application/x-www-form-urlencoded", ""):
-        raise ClientError(400, "Send the form as application/x-www-form-urlencoded")
+        raise HTTPError(400, "Send the form as application/x-www-form-urlencoded")
     body = await request.post_body(MAX_FORM_BODY)
     try:
         return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:
-        raise ClientError(400, "The form is not valid UTF-8") from None
+        raise HTTPError(400, "The form is not valid UTF-8") from None
 
 
 async def start_import(request, datasette, wants_json: bool) -> Response:
@@ -204,17 +176,17 @@ async def start_import(request, datasette, wants_json: bool) -> Response:
     try:
         db = await check_target(datasette, request.actor, database, table)
         refused = None
-    except TargetError as ex:
+    except HTTPError as ex:
         if wants_json:
-            raise ClientError(ex.status, ex.message) from None
+            raise
         refused = ex
     analysis = await analyse_file(file, kind, delimiter)
     if refused is None:
         try:
             await create_table(db, table, analysis.columns)
-        except TargetError as ex:
+        except HTTPError as ex:
             if wants_json:
-                raise ClientError(ex.status, ex.message) from None
+                raise
             refused = ex
     if refused is not None:
         return await render_preview(
@@ -286,8 +258,8 @@ async def visible_job(request, datasette) -> ImportJob:
     job_id = request.url_vars["job_id"]
     manager = get_state(datasette).imports
     job = await manager.store.get(job_id) if manager else None
-    if job is None or job.actor_id != actor_key(request.actor):
-        raise ClientError(404, "Import not found")
+    if job is None or job.actor_id != actor_id(request.actor):
+        raise HTTPError(404, "Import not found")
     return job
 
 
@@ -300,11 +272,9 @@ async def job_json_view(request, datasette):
     )
 
 
+@html_view
 async def job_page_view(request, datasette):
-    try:
-        job = await visible_job(request, datasette)
-    except ClientError as ex:
-        return await html_error(datasette, request, ex.message, ex.status)
+    job = await visible_job(request, datasette)
     state = get_state(datasette)
     row = await state.registry.get_file(job.file_id)
     filename = None

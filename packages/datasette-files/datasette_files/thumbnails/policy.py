@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 from datasette.utils import StartupError
 
+from ..settings import int_setting, plugin_settings, seconds_setting
+
 FORMATS = ("webp", "png", "jpeg")
 MIB = 1024 * 1024
 # Key names used by later upstream datasette-files releases, and ours they
@@ -62,23 +64,6 @@ def _flag(plugin_config: dict, key: str, default: bool) -> bool:
     return value
 
 
-def _number(plugin_config: dict, key: str, default, kind=int, minimum=None):
-    value = plugin_config.get(key, default)
-    if isinstance(value, str):
-        try:
-            value = kind(value)
-        except ValueError:
-            pass
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and kind is int:
-        ok = isinstance(value, int)
-    if not ok or (minimum is not None and value < minimum):
-        expected = "an integer" if kind is int else "a number"
-        bound = "" if minimum is None else f" of at least {minimum}"
-        raise StartupError(f"datasette-files: '{key}' must be {expected}{bound}")
-    return value
-
-
 @dataclass(frozen=True)
 class ThumbnailPolicy:
     """What thumbnails look like and what inputs are refused.
@@ -123,6 +108,7 @@ class ThumbnailSettings:
     eager: bool = True
 
     @classmethod
+    @plugin_settings
     def from_config(cls, plugin_config: dict) -> ThumbnailSettings:
         plugin_config = resolve_aliases(plugin_config)
         fmt = plugin_config.get("thumbnail_format", "webp")
@@ -131,34 +117,22 @@ class ThumbnailSettings:
                 "datasette-files: 'thumbnail_format' must be one of "
                 + ", ".join(FORMATS)
             )
-        quality = _number(plugin_config, "thumbnail_quality", 80, minimum=1)
-        if quality > 100:
-            raise StartupError("datasette-files: 'thumbnail_quality' must be 1-100")
-        size = _number(plugin_config, "thumbnail_size", 256, minimum=16)
-        if size > 4096:
-            raise StartupError("datasette-files: 'thumbnail_size' must be 16-4096")
         policy = ThumbnailPolicy(
-            size=size,
+            size=int_setting(plugin_config, "thumbnail_size", 256, 16, 4096),
             format=fmt,
-            quality=quality,
-            max_bytes=_number(
-                plugin_config, "thumbnail_max_bytes", 32 * MIB, minimum=1
+            quality=int_setting(plugin_config, "thumbnail_quality", 80, 1, 100),
+            max_bytes=int_setting(plugin_config, "thumbnail_max_bytes", 32 * MIB, 1),
+            max_pixels=int_setting(
+                plugin_config, "thumbnail_max_pixels", 50_000_000, 1
             ),
-            max_pixels=_number(
-                plugin_config, "thumbnail_max_pixels", 50_000_000, minimum=1
+            memory_limit=int_setting(
+                plugin_config, "thumbnail_memory_limit", 512 * MIB, 64 * MIB
             ),
-            memory_limit=_number(
-                plugin_config, "thumbnail_memory_limit", 512 * MIB, minimum=64 * MIB
-            ),
-            timeout=_number(
-                plugin_config, "thumbnail_timeout", 10.0, kind=float, minimum=0.1
-            ),
+            timeout=seconds_setting(plugin_config, "thumbnail_timeout", 10.0, 0.1),
         )
         return cls(
             policy=policy,
-            wait=_number(plugin_config, "thumbnail_wait", 3.0, kind=float, minimum=0),
-            retry_after=_number(
-                plugin_config, "thumbnail_retry_after", 300.0, kind=float, minimum=0
-            ),
+            wait=seconds_setting(plugin_config, "thumbnail_wait", 3.0),
+            retry_after=seconds_setting(plugin_config, "thumbnail_retry_after", 300.0),
             eager=_flag(plugin_config, "thumbnail_eager", True),
         )

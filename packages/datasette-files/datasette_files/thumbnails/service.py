@@ -19,7 +19,6 @@ from datasette.utils import await_me_maybe
 from ..base import StorageUnavailable
 from ..files import File
 from ..registry import FileRow
-from ..sources import SourceUnavailable
 from .cache import (
     ADOPTED_KEY,
     FAILED,
@@ -176,7 +175,7 @@ class Thumbnailer:
             data = await file.read_bytes(limit)
         except FileNotFoundError:
             return CachedThumbnail(FAILED, name, "missing from its storage")
-        except (SourceUnavailable, StorageUnavailable) as ex:
+        except StorageUnavailable as ex:
             return CachedThumbnail(TRANSIENT, name, f"source unavailable: {ex}")
         except Exception as ex:  # noqa: BLE001 - a storage error: try again later
             return CachedThumbnail(TRANSIENT, name, f"read failed: {ex}")

@@ -1,8 +1,10 @@
-"""What every view shares: the one JSON error shape, URLs, file JSON."""
+"""What every view shares: the one error boundary (JSON shape, HTML page, 405),
+URLs, file JSON."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from urllib.parse import quote
@@ -12,24 +14,14 @@ from datasette.utils import error_body
 from datasette.utils.asgi import BadRequest, PayloadTooLarge
 
 from ..base import StorageFull, StorageUnavailable
+from ..errors import HTTPError
 from ..registry import FileRow
-from ..sources import SourceUnavailable
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, read_body
-from ..uploads import UploadError
 
 log = logging.getLogger("datasette_files")
 
 MAX_JSON_BODY = 64 * 1024
-
-
-class ClientError(Exception):
-    """Raise from a view to answer with a JSON error."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def json_error(
@@ -44,12 +36,16 @@ def json_error(
 
 def error_for(ex: BaseException) -> tuple[int, str] | None:
     """Map an exception to (status, message); None means it is a bug."""
-    if isinstance(ex, (ClientError, UploadError)):
+    if isinstance(ex, HTTPError):
         return ex.status, ex.message
-    if isinstance(ex, (SourceUnavailable, StorageUnavailable)):
+    if isinstance(ex, StorageUnavailable):
         return 503, str(ex)
     if isinstance(ex, StorageFull):
         return 507, str(ex)
+    if isinstance(ex, FileNotFoundError):
+        # A registered file whose bytes are gone. Not str(ex): it may hold
+        # the storage's absolute path.
+        return 404, "File is missing from its storage"
     if isinstance(ex, Forbidden):
         return 403, str(ex.args[0] if ex.args else "Forbidden")
     if isinstance(ex, NotFound):
@@ -61,23 +57,89 @@ def error_for(ex: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def json_view(view):
-    """Wrap a view so every failure, even a bug, answers in the JSON shape.
+def status_and_message(ex: Exception, view_name: str) -> tuple[int, str]:
+    """What a failed view answers: the mapped error, or a logged 500."""
+    mapped = error_for(ex)
+    if mapped is None:
+        log.exception("datasette-files: unexpected error in %s", view_name)
+        return 500, "Internal error; see the server log"
+    return mapped
+
+
+async def error_page(request, datasette, status: int, message: str) -> Response:
+    """The HTML error page, with the error's status."""
+    return Response.html(
+        await datasette.render_template(
+            "files_error.html", {"message": message}, request=request
+        ),
+        status=status,
+    )
+
+
+def wants_json(request) -> bool:
+    """Routes that serve both HTML and ``.json`` capture the suffix as ``format``."""
+    return request.url_vars.get("format") == ".json"
+
+
+def error_boundary(view, as_json):
+    """Wrap ``view`` so that every failure, even a bug, becomes an answer:
+    the JSON error shape when ``as_json(request)``, else the HTML error page.
 
     Datasette passes view arguments by the names in the view's signature,
     which ``functools.wraps`` exposes, so the wrapper forwards them as given.
     """
+    names = list(inspect.signature(view).parameters)
 
     @functools.wraps(view)
     async def wrapper(*args):
         try:
             return await view(*args)
-        except Exception as ex:  # noqa: BLE001 - the one place errors become JSON
-            mapped = error_for(ex)
-            if mapped is None:
-                log.exception("datasette-files: unexpected error in %s", view.__name__)
-                return json_error("Internal error; see the server log", 500)
-            return json_error(mapped[1], mapped[0], getattr(ex, "extra", None))
+        except Exception as ex:  # noqa: BLE001 - the one place errors become answers
+            status, message = status_and_message(ex, view.__name__)
+            arguments = dict(zip(names, args, strict=True))
+            request = arguments.get("request")
+            if as_json(request):
+                return json_error(message, status, getattr(ex, "extra", None))
+            return await error_page(request, arguments["datasette"], status, message)
+
+    return wrapper
+
+
+def json_view(view):
+    """A JSON endpoint: every failure answers in the JSON error shape."""
+    return error_boundary(view, lambda request: True)
+
+
+def html_view(view):
+    """An HTML page: every failure renders the error page with its status."""
+    return error_boundary(view, lambda request: False)
+
+
+def html_or_json_view(view):
+    """A page that is also served as JSON with ``.json``: errors to match."""
+    return error_boundary(view, wants_json)
+
+
+def allow(methods: str, view):
+    """Route ``view`` for ``methods`` only (e.g. ``"GET POST"``); any other
+    method gets a JSON 405 with an ``Allow`` header. HEAD goes with GET.
+
+    Routes without it accept every method, as Datasette's own views do.
+    """
+    allowed = methods.split()
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    message = "Use " + " or ".join(methods.split())
+    header = ", ".join(allowed)
+    position = list(inspect.signature(view).parameters).index("request")
+
+    @functools.wraps(view)
+    async def wrapper(*args):
+        if args[position].method not in allowed:
+            response = json_error(message, 405)
+            response.headers["allow"] = header
+            return response
+        return await view(*args)
 
     return wrapper
 
@@ -89,8 +151,8 @@ async def read_json(
     ``max_bytes``, 408 if the client goes quiet for ``idle_timeout``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type not in ("application/json", ""):
-        raise ClientError(400, "Content-Type must be application/json")
-    too_large = ClientError(413, f"Request body is larger than {max_bytes} bytes")
+        raise HTTPError(400, "Content-Type must be application/json")
+    too_large = HTTPError(413, f"Request body is larger than {max_bytes} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_large
@@ -101,21 +163,21 @@ async def read_json(
             if len(body) > max_bytes:
                 raise too_large
     except BodyTimeout as ex:
-        raise ClientError(408, str(ex)) from None
+        raise HTTPError(408, str(ex)) from None
     except FormError as ex:
-        raise ClientError(400, str(ex)) from None
+        raise HTTPError(400, str(ex)) from None
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise ClientError(400, "Request body is not valid JSON") from None
+        raise HTTPError(400, "Request body is not valid JSON") from None
     except RecursionError:
-        raise ClientError(400, "Request body is JSON nested too deeply") from None
+        raise HTTPError(400, "Request body is JSON nested too deeply") from None
 
 
 def source_or_404(datasette, slug: str):
     source = get_state(datasette).source(slug)
     if source is None:
-        raise ClientError(404, f"Source '{slug}' not found")
+        raise HTTPError(404, f"Source '{slug}' not found")
     return source
 
 

@@ -13,18 +13,18 @@ from ..downloads import (
     parse_range,
     started,
 )
+from ..errors import HTTPError
 from ..events import FileDeleteEvent, FileUpdateEvent, send_event
 from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
 from ..search import browsable_files_by_id, browsable_files_with_hash
 from ..state import get_state
-from ..uploads import call_storage
 from .common import (
     MAX_JSON_BODY,
-    ClientError,
     file_json,
     files_path,
+    html_view,
     human_size,
     json_error,
     json_view,
@@ -45,12 +45,12 @@ async def browsable_file(request, datasette, file_id: str) -> FileRow:
     Files the actor may not see answer 404 too, so ids do not leak existence.
     """
     if not file_id.startswith("df-") or len(file_id) > 64:
-        raise ClientError(404, "File not found")
+        raise HTTPError(404, "File not found")
     row = await get_state(datasette).registry.get_file(file_id)
     if row is None or get_state(datasette).source(row.source_slug) is None:
-        raise ClientError(404, "File not found")
+        raise HTTPError(404, "File not found")
     if not await can(datasette, request.actor, BROWSE, row.source_slug):
-        raise ClientError(404, "File not found")
+        raise HTTPError(404, "File not found")
     return row
 
 
@@ -60,16 +60,9 @@ async def file_json_view(request, datasette):
     return Response.json({"ok": True, "file": file_json(datasette, row)})
 
 
+@html_view
 async def file_page_view(request, datasette):
-    try:
-        row = await browsable_file(request, datasette, request.url_vars["file_id"])
-    except ClientError as ex:
-        return Response.html(
-            await datasette.render_template(
-                "files_error.html", {"message": ex.message}, request=request
-            ),
-            status=ex.status,
-        )
+    row = await browsable_file(request, datasette, request.url_vars["file_id"])
     actor = request.actor
     may_edit = await can(datasette, actor, EDIT, row.source_slug, row.id)
     may_delete = await can(datasette, actor, DELETE, row.source_slug, row.id)
@@ -119,8 +112,7 @@ async def download_view(request, datasette):
         capabilities.can_generate_signed_urls
         and not capabilities.requires_proxy_download
     ):
-        url = await call_storage(
-            source,
+        url = await source.call(
             storage.download_url(
                 row.path, 300, filename=row.filename, content_type=row.content_type
             ),
@@ -129,9 +121,9 @@ async def download_view(request, datasette):
             return Response.redirect(url, headers={"cache-control": "no-store"})
     size = row.size
     if size is None:
-        metadata = await call_storage(source, storage.get_file_metadata(row.path))
+        metadata = await source.call(storage.get_file_metadata(row.path))
         if metadata is None:
-            raise ClientError(404, "File is missing from its storage")
+            raise HTTPError(404, "File is missing from its storage")
         size = metadata.size or 0
     headers = download_headers(row.filename, row.content_type)
     if row.content_hash:
@@ -154,13 +146,13 @@ async def download_view(request, datasette):
         headers["content-range"] = f"bytes {start}-{end}/{size}"
         status, chunks = 206, storage.stream_file(row.path, start, end)
     # A backend failure on the first read is still a JSON error, not a 200.
-    chunks = await call_storage(source, started(chunks))
+    chunks = await source.call(started(chunks))
     return StreamingResponse(chunks, status, headers, content_type)
 
 
 def checked_search_text(value) -> str:
     if not isinstance(value, str) or len(value) > MAX_SEARCH_TEXT:
-        raise ClientError(
+        raise HTTPError(
             400, f"search_text must be a string of at most {MAX_SEARCH_TEXT} characters"
         )
     return value
@@ -170,7 +162,7 @@ def checked_filename(value) -> str:
     try:
         return validate_filename(value)
     except ValueError as ex:
-        raise ClientError(400, str(ex)) from None
+        raise HTTPError(400, str(ex)) from None
 
 
 # What POST /-/files/{id}/-/update may change, each with its check.
@@ -179,11 +171,9 @@ UPDATABLE = {"search_text": checked_search_text, "filename": checked_filename}
 
 @json_view
 async def update_view(request, datasette):
-    if request.method != "POST":
-        raise ClientError(405, "Use POST")
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     if not await can(datasette, request.actor, EDIT, row.source_slug, row.id):
-        raise ClientError(403, "You may not edit this file")
+        raise HTTPError(403, "You may not edit this file")
     # Room for the longest allowed search_text, even if every character is
     # sent as a six-byte \uXXXX escape.
     body = await read_json(
@@ -193,11 +183,11 @@ async def update_view(request, datasette):
     )
     update = body.get("update") if isinstance(body, dict) else None
     if not isinstance(update, dict) or not update:
-        raise ClientError(400, 'Body must be {"update": {"search_text": "..."}}')
+        raise HTTPError(400, 'Body must be {"update": {"search_text": "..."}}')
     unknown = sorted(set(update) - set(UPDATABLE))
     if unknown:
         names = ", ".join(f"'{name[:100]}'" for name in unknown)
-        raise ClientError(
+        raise HTTPError(
             400,
             f"Cannot update {names}; updatable fields: {', '.join(UPDATABLE)}",
         )
@@ -212,7 +202,7 @@ async def update_view(request, datasette):
         await registry.update_filename(row.id, changes["filename"])
     updated = await registry.get_file(row.id)
     if updated is None:  # deleted meanwhile
-        raise ClientError(404, "File not found")
+        raise HTTPError(404, "File not found")
     # Only fields whose value differs: re-sending the same text is no change.
     changed = [name for name in changes if getattr(row, name) != changes[name]]
     if changed:
@@ -231,15 +221,13 @@ async def update_view(request, datasette):
 
 @json_view
 async def delete_view(request, datasette):
-    if request.method != "POST":
-        raise ClientError(405, "Use POST")
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     if not await can(datasette, request.actor, DELETE, row.source_slug, row.id):
-        raise ClientError(403, "You may not delete this file")
+        raise HTTPError(403, "You may not delete this file")
     source = get_state(datasette).source(row.source_slug)
     storage = await source.ensure_ready()
     if not storage.capabilities.can_delete:
-        raise ClientError(400, f"Source '{row.source_slug}' does not support deletes")
+        raise HTTPError(400, f"Source '{row.source_slug}' does not support deletes")
     # Row first: a crash between the two leaves an orphan object, never a
     # registered file whose bytes are gone. Once the row is gone the file is
     # deleted as far as anyone can see, so a backend failure after that is
@@ -271,9 +259,9 @@ async def delete_view(request, datasette):
 async def batch_view(request, datasette):
     ids = request.args.getlist("id")
     if not ids:
-        raise ClientError(400, "Pass one or more ?id= parameters")
+        raise HTTPError(400, "Pass one or more ?id= parameters")
     if len(ids) > MAX_BATCH_IDS:
-        raise ClientError(400, f"At most {MAX_BATCH_IDS} ids per request")
+        raise HTTPError(400, f"At most {MAX_BATCH_IDS} ids per request")
     allowed_sql, allowed_params = await datasette.allowed_resources_sql(
         action=BROWSE, actor=request.actor
     )

@@ -7,10 +7,11 @@ import sqlite3
 
 from datasette import Response
 
+from ..errors import HTTPError
 from ..permissions import BROWSE
 from ..search import search_files
 from ..state import get_state
-from .common import ClientError, file_json, files_path, human_size, json_view
+from .common import file_json, files_path, human_size, json_view
 from .sources import browsable_sources, page_size
 
 MAX_QUERY_LENGTH = 500
@@ -20,12 +21,12 @@ NEXT_RE = re.compile(r"[0-9]{1,18}")
 async def run_search(request, datasette):
     q = request.args.get("q", "")
     if len(q) > MAX_QUERY_LENGTH:
-        raise ClientError(400, f"q must be at most {MAX_QUERY_LENGTH} characters")
+        raise HTTPError(400, f"q must be at most {MAX_QUERY_LENGTH} characters")
     source = request.args.get("source") or None
     raw_next = request.args.get("_next")
     # ASCII digits only ("²".isdigit() is true), and few enough for SQLite.
     if raw_next is not None and not NEXT_RE.fullmatch(raw_next):
-        raise ClientError(400, "_next is not a valid pagination token")
+        raise HTTPError(400, "_next is not a valid pagination token")
     size = page_size(request)
     allowed_sql, allowed_params = await datasette.allowed_resources_sql(
         action=BROWSE, actor=request.actor
@@ -43,7 +44,7 @@ async def run_search(request, datasette):
     except sqlite3.OperationalError as ex:
         # fts_query() quotes everything, so this is not expected; but user
         # input must never become a 500.
-        raise ClientError(400, f"Could not run that search: {ex}") from None
+        raise HTTPError(400, f"Could not run that search: {ex}") from None
     next_url = None
     if next_rowid is not None:
         args = {"q": q, "_next": str(next_rowid)}
@@ -83,7 +84,7 @@ async def search_json_view(request, datasette):
 async def search_page_view(request, datasette):
     try:
         q, source, files, _, next_url = await run_search(request, datasette)
-    except ClientError as ex:
+    except HTTPError as ex:
         q, source, files, next_url = request.args.get("q", ""), None, [], None
         error = ex.message
     else:

@@ -7,12 +7,13 @@ import json
 
 from datasette import Response
 
+from ..errors import HTTPError
 from ..permissions import BROWSE, DELETE, EDIT, UPLOAD, can
 from ..state import get_state
 from .common import (
-    ClientError,
     file_json,
     files_path,
+    html_view,
     human_size,
     json_view,
     source_or_404,
@@ -34,7 +35,7 @@ def decode_cursor(token: str | None) -> tuple[str, str] | None:
     if not token:
         return None
     if len(token) > MAX_CURSOR_LENGTH:
-        raise ClientError(400, "_next is not a valid pagination token")
+        raise HTTPError(400, "_next is not a valid pagination token")
     try:
         padded = token + "=" * (-len(token) % 4)
         created_at, file_id = json.loads(base64.urlsafe_b64decode(padded))
@@ -42,13 +43,13 @@ def decode_cursor(token: str | None) -> tuple[str, str] | None:
             return created_at, file_id
     except (ValueError, TypeError, RecursionError):
         pass
-    raise ClientError(400, "_next is not a valid pagination token")
+    raise HTTPError(400, "_next is not a valid pagination token")
 
 
 def page_size(request) -> int:
     raw = request.args.get("_size", str(DEFAULT_PAGE_SIZE))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
-        raise ClientError(400, f"_size must be an integer from 1 to {MAX_PAGE_SIZE}")
+        raise HTTPError(400, f"_size must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(raw)
 
 
@@ -108,6 +109,7 @@ async def sources_json_view(request, datasette):
     )
 
 
+@html_view
 async def index_view(request, datasette):
     state = get_state(datasette)
     sources = await browsable_sources(datasette, request.actor)
@@ -144,7 +146,7 @@ async def listing(request, datasette):
     source = source_or_404(datasette, slug)
     if not await can(datasette, request.actor, BROWSE, slug):
         # Same answer as a missing source: slugs do not leak.
-        raise ClientError(404, f"Source '{slug}' not found")
+        raise HTTPError(404, f"Source '{slug}' not found")
     size = page_size(request)
     after = decode_cursor(request.args.get("_next"))
     files, next_key = await get_state(datasette).registry.list_files(slug, size, after)
@@ -175,11 +177,9 @@ async def source_json_view(request, datasette):
     )
 
 
+@html_view
 async def source_page_view(request, datasette):
-    try:
-        source, files, next_token, next_url = await listing(request, datasette)
-    except ClientError as ex:
-        return await error_page(request, datasette, ex)
+    source, files, next_token, next_url = await listing(request, datasette)
     actor = request.actor
     rows = []
     for f in files:
@@ -207,16 +207,13 @@ async def source_page_view(request, datasette):
     )
 
 
+@html_view
 async def upload_page_view(request, datasette):
     slug = request.url_vars["slug"]
     state = get_state(datasette)
     source = state.source(slug)
     if source is None or not await can(datasette, request.actor, UPLOAD, slug):
-        return await error_page(
-            request,
-            datasette,
-            ClientError(403, f"You may not upload to source '{slug}'"),
-        )
+        raise HTTPError(403, f"You may not upload to source '{slug}'")
     summary = await source_summary(datasette, request.actor, source, None)
     return Response.html(
         await datasette.render_template(
@@ -228,13 +225,4 @@ async def upload_page_view(request, datasette):
             },
             request=request,
         )
-    )
-
-
-async def error_page(request, datasette, ex: ClientError):
-    return Response.html(
-        await datasette.render_template(
-            "files_error.html", {"message": ex.message}, request=request
-        ),
-        status=ex.status,
     )

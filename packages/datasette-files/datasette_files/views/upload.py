@@ -5,12 +5,12 @@ from __future__ import annotations
 from datasette import Response
 
 from .. import uploads
+from ..errors import HTTPError
 from ..events import FileUploadEvent, send_event
 from ..permissions import UPLOAD, can
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, StreamingForm, read_body
 from .common import (
-    ClientError,
     file_json,
     files_path,
     json_view,
@@ -26,7 +26,7 @@ async def upload_source(request, datasette):
     slug = request.url_vars["slug"]
     source = source_or_404(datasette, slug)
     if not await can(datasette, request.actor, UPLOAD, slug):
-        raise ClientError(403, f"You may not upload to source '{slug}'")
+        raise HTTPError(403, f"You may not upload to source '{slug}'")
     return source
 
 
@@ -81,8 +81,6 @@ def instructions_json(datasette, source, result) -> dict:
 
 @json_view
 async def prepare_view(request, datasette):
-    if request.method != "POST":
-        raise ClientError(405, "Use POST")
     source = await upload_source(request, datasette)
     state = get_state(datasette)
     body = await read_json(request, idle_timeout=state.settings.upload_idle_timeout)
@@ -93,8 +91,6 @@ async def prepare_view(request, datasette):
 @json_view
 async def upload_view(request, datasette):
     """The file's bytes: a raw body with X-Upload-Token, or a multipart form."""
-    if request.method != "POST":
-        raise ClientError(405, "Use POST")
     source = await upload_source(request, datasette)
     state = get_state(datasette)
     content_type = request.headers.get("content-type", "")
@@ -105,18 +101,16 @@ async def upload_view(request, datasette):
             stream = await form.file_stream("file")
             token = form.fields.get("upload_token") or request.headers.get(TOKEN_HEADER)
             if not token:
-                raise ClientError(
-                    400, "upload_token must be sent before the file field"
-                )
+                raise HTTPError(400, "upload_token must be sent before the file field")
         else:
             token = request.headers.get(TOKEN_HEADER)
             stream = read_body(request.receive, idle_timeout)
         pending = await uploads.receive(state, source, request.actor, token, stream)
     except FormError as ex:
-        raise ClientError(400, str(ex)) from None
+        raise HTTPError(400, str(ex)) from None
     except BodyTimeout as ex:
         # The partial bytes are gone and the token is usable again.
-        raise ClientError(408, str(ex)) from None
+        raise HTTPError(408, str(ex)) from None
     return Response.json(
         {
             "ok": True,
@@ -127,42 +121,28 @@ async def upload_view(request, datasette):
     )
 
 
-async def token_request(request, datasette) -> tuple:
-    """For the JSON steps after prepare: (source, body), checked and parsed."""
-    if request.method != "POST":
-        raise ClientError(405, "Use POST")
+async def token_step(request, datasette, step, *fields):
+    """Run a JSON step after prepare (``uploads.part_urls``, ``complete`` or
+    ``abort``) on the checked source, with the body's ``upload_token`` and
+    ``fields``."""
     source = await upload_source(request, datasette)
-    body = await read_json(
-        request, idle_timeout=get_state(datasette).settings.upload_idle_timeout
-    )
+    state = get_state(datasette)
+    body = await read_json(request, idle_timeout=state.settings.upload_idle_timeout)
     if not isinstance(body, dict):
-        raise ClientError(400, "Request body must be a JSON object")
-    return source, body
+        raise HTTPError(400, "Request body must be a JSON object")
+    values = [body.get(field) for field in fields]
+    return await step(state, source, request.actor, body.get("upload_token"), *values)
 
 
 @json_view
 async def parts_view(request, datasette):
-    source, body = await token_request(request, datasette)
-    urls = await uploads.part_urls(
-        get_state(datasette),
-        source,
-        request.actor,
-        body.get("upload_token"),
-        body.get("part_numbers"),
-    )
+    urls = await token_step(request, datasette, uploads.part_urls, "part_numbers")
     return Response.json({"ok": True, "urls": urls})
 
 
 @json_view
 async def complete_view(request, datasette):
-    source, body = await token_request(request, datasette)
-    completed = await uploads.complete(
-        get_state(datasette),
-        source,
-        request.actor,
-        body.get("upload_token"),
-        body.get("parts"),
-    )
+    completed = await token_step(request, datasette, uploads.complete, "parts")
     file = completed.file
     if completed.duplicate_of is not None:
         # on_duplicate: reuse. Nothing new was created, so no event either.
@@ -189,8 +169,5 @@ async def complete_view(request, datasette):
 
 @json_view
 async def abort_view(request, datasette):
-    source, body = await token_request(request, datasette)
-    await uploads.abort(
-        get_state(datasette), source, request.actor, body.get("upload_token")
-    )
+    await token_step(request, datasette, uploads.abort)
     return Response.json({"ok": True})
