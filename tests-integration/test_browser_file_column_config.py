@@ -87,6 +87,9 @@ def test_pick_reorder_and_remove_files_by_keyboard(albums, open_page, albums_db)
     picker = dialog.locator("datasette-file-picker")
     expect(picker.get_by_text("No files chosen")).to_be_visible()
     expect(picker.get_by_text("0 of 3 files")).to_be_visible()
+    expect(picker.locator(".dfp-rules")).to_have_text(
+        "image/* only · up to 19.5 KB each · from photos"
+    )
 
     # Only images from `photos` within max_size are offered.
     search = picker.get_by_role("combobox", name="photos Find a file")

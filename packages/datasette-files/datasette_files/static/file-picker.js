@@ -96,9 +96,16 @@ class DatasetteFilePicker extends HTMLElement {
     // "attachment Find a file": the column's own label first, when there is one.
     const labelledBy = [this.getAttribute("label-id"), searchLabel.id].filter(Boolean).join(" ");
     this.search.setAttribute("aria-labelledby", labelledBy);
-    if (this.getAttribute("description-id")) {
-      this.search.setAttribute("aria-describedby", this.getAttribute("description-id"));
-    }
+    // What the column takes, said once under the search box.
+    const rules = [
+      this.accept.length && `${this.accept.join(", ")} only`,
+      this.maxSize && `up to ${formatBytes(this.maxSize)} each`,
+      this.source && `from ${this.source}`,
+    ].filter(Boolean);
+    this.rules = element("p", { id: `${id}-rules`, class: "dfp-rules" }, rules.join(" · "));
+    this.rules.hidden = !rules.length;
+    const describedBy = [this.getAttribute("description-id"), rules.length && this.rules.id].filter(Boolean).join(" ");
+    if (describedBy) this.search.setAttribute("aria-describedby", describedBy);
     this.list = element("ul", { id: `${id}-results`, role: "listbox", class: "dfp-results", "aria-labelledby": searchLabel.id });
     this.list.hidden = true;
     this.status = element("p", { class: "dfp-status", role: "status", "aria-live": "polite" });
@@ -110,7 +117,7 @@ class DatasetteFilePicker extends HTMLElement {
 
     const searchRow = element("div", { class: "dfp-search" });
     searchRow.append(searchLabel, this.search, this.list);
-    this.replaceChildren(this.current, searchRow, this.status, this.uploadToggle, this.uploadPanel);
+    this.replaceChildren(this.current, searchRow, this.rules, this.status, this.uploadToggle, this.uploadPanel);
 
     this.showCurrent(null);
     this.clearButton.addEventListener("click", () => {
