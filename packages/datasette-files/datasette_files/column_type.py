@@ -118,8 +118,12 @@ def cell_ids(value, multiple: bool) -> list[str] | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
+    if FILE_ID_RE.match(text):
+        # One id shows as a file even where a list is expected (e.g. a value
+        # written before the column got `multiple`).
+        return [text]
     if not multiple:
-        return [text] if FILE_ID_RE.match(text) else None
+        return None
     try:
         ids = json.loads(text)
     except ValueError:

@@ -261,3 +261,17 @@ async def test_columns_without_config_behave_as_before(album):
     assert response.status_code == 400
     html = (await ds.client.get("/data/albums/1", actor=ALICE)).text
     assert CELL.findall(html) == [unknown]
+
+
+@pytest.mark.asyncio
+async def test_a_lone_id_in_a_multiple_column_still_renders(album, tmp_path):
+    # E.g. written before the column got `multiple`: shown, though a write
+    # of it now would be refused.
+    ds, f = album
+    conn = sqlite3.connect(tmp_path / "data.db")
+    conn.execute("UPDATE albums SET photos = ?", [f["cat"]])
+    conn.commit()
+    conn.close()
+    html = (await ds.client.get("/data/albums/1", actor=ALICE)).text
+    assert CELL.findall(html) == [f["cat"]]
+    assert (await update(ds, {"photos": f["cat"]})).status_code == 400

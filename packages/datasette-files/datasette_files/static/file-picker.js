@@ -18,6 +18,7 @@
 // row dialogs through Datasette's JavaScript plugin API (makeColumnField).
 
 import { acceptsFile, parseAccept } from "./accept.js";
+import { applyChipAction, chipAction, chips, focusAfter } from "./file-chips.js";
 import { formatBytes } from "./format.js";
 import "./datasette-file.js";
 
@@ -179,7 +180,9 @@ class DatasetteFilePicker extends HTMLElement {
   showCurrent() {
     this.current.replaceChildren();
     this.clearButton.hidden = Boolean(this.limit) || !this.ids.length;
-    if (this.limit) this.showChips();
+    if (this.limit) {
+      this.current.append(...chips(this.ids, { limit: this.limit, nameOf: (id) => this.nameOf(id), fileElement: (id, onName) => this.fileElement(id, onName) }));
+    }
     else if (!this.ids.length) this.current.append(element("span", { class: "dfp-none" }, "No file chosen"));
     else {
       const id = this.ids[0];
@@ -195,61 +198,19 @@ class DatasetteFilePicker extends HTMLElement {
     this.updateUploadState();
   }
 
-  // One chip per file, in order, each with buttons to move it and remove it.
-  showChips() {
-    if (!this.ids.length) {
-      this.current.append(element("span", { class: "dfp-none" }, "No files chosen"));
-    } else {
-      const list = element("ul", { class: "dfp-chips", "aria-label": "Chosen files" });
-      this.ids.forEach((id, index) => {
-        const chip = element("li", { class: "dfp-chip" });
-        chip.dataset.index = index;
-        const buttons = [
-          ["earlier", "↑", index === 0],
-          ["later", "↓", index === this.ids.length - 1],
-          ["remove", "×", false],
-        ].map(([action, text, inactive]) => {
-          // aria-disabled, not disabled: a button keeps focus when it moves.
-          const button = element("button", { type: "button", class: `dfp-chip-${action}`, "aria-disabled": String(inactive) }, text);
-          button.dataset.action = action;
-          return button;
-        });
-        const label = (name) => {
-          buttons[0].setAttribute("aria-label", `Move ${name} earlier`);
-          buttons[1].setAttribute("aria-label", `Move ${name} later`);
-          buttons[2].setAttribute("aria-label", `Remove ${name}`);
-        };
-        label(this.known.get(id)?.filename || id);
-        chip.append(this.fileElement(id, label), ...buttons);
-        list.append(chip);
-      });
-      this.current.append(list);
-    }
-    this.current.append(element("span", { class: "dfp-count" }, `${this.ids.length} of ${this.limit} files`));
+  onChipClick(event) {
+    const chosen = chipAction(event);
+    if (!chosen) return;
+    const { index, action } = chosen;
+    const name = this.nameOf(this.ids[index]);
+    const to = applyChipAction(this.ids, index, action);
+    const message = action === "remove" ? `Removed ${name}` : `Moved ${name} to position ${to + 1} of ${this.ids.length}`;
+    this.changed(null, message);
+    if (!focusAfter(this.current, action, to)) this.search.focus();
   }
 
-  onChipClick(event) {
-    const button = event.target.closest("button[data-action]");
-    if (!button || button.getAttribute("aria-disabled") === "true") return;
-    const index = Number(button.closest(".dfp-chip").dataset.index);
-    const id = this.ids[index];
-    const name = this.known.get(id)?.filename || id;
-    const action = button.dataset.action;
-    if (action === "remove") {
-      this.ids.splice(index, 1);
-      this.changed(null, `Removed ${name}`);
-      const chips = this.current.querySelectorAll(".dfp-chip-remove");
-      (chips[Math.min(index, chips.length - 1)] || this.search).focus();
-      return;
-    }
-    const to = index + (action === "earlier" ? -1 : 1);
-    [this.ids[index], this.ids[to]] = [this.ids[to], this.ids[index]];
-    this.changed(null, `Moved ${name} to position ${to + 1} of ${this.ids.length}`);
-    const moved = this.current.querySelectorAll(".dfp-chip")[to];
-    const same = moved.querySelector(`[data-action=${action}]`);
-    // At the end of the list, focus the button that still moves it.
-    const other = moved.querySelector(`[data-action=${action === "earlier" ? "later" : "earlier"}]`);
-    (same.getAttribute("aria-disabled") === "true" ? other : same).focus();
+  nameOf(id) {
+    return this.known.get(id)?.filename || id;
   }
 
   changed(file, message) {
