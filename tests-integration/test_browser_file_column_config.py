@@ -118,7 +118,11 @@ def test_pick_reorder_and_remove_files_by_keyboard(albums, open_page, albums_db)
     # Move sunset to the front: focus stays on the moved file's button.
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
-    expect(picker.get_by_role("button", name="Move sunset.png earlier")).to_be_focused()
+    move = picker.get_by_role("button", name="Move sunset.png earlier")
+    expect(move).to_be_focused()
+    assert move.evaluate(
+        "el => el.matches(':focus-visible') && getComputedStyle(el).outlineWidth === '2px'"
+    )
     page.keyboard.press("Enter")
     expect(picker.get_by_role("button", name="Move sunset.png earlier")).to_be_focused()
     page.keyboard.press("Space")
