@@ -275,3 +275,24 @@ async def test_a_lone_id_in_a_multiple_column_still_renders(album, tmp_path):
     html = (await ds.client.get("/data/albums/1", actor=ALICE)).text
     assert CELL.findall(html) == [f["cat"]]
     assert (await update(ds, {"photos": f["cat"]})).status_code == 400
+
+
+@pytest.mark.asyncio
+async def test_upsert_is_checked_too(album):
+    ds, f = album
+    response = await ds.client.post(
+        "/data/albums/-/upsert",
+        json={"rows": [{"id": 1, "photos": [f["cat"], f["notes"]]}]},
+        actor=ALICE,
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        f"photos: accept: {f['notes']} is not one of image/*"
+    ]
+    response = await ds.client.post(
+        "/data/albums/-/upsert",
+        json={"rows": [{"id": 1, "photos": [f["cat"]]}]},
+        actor=ALICE,
+    )
+    assert response.status_code == 200, response.text
+    assert json.loads(await stored(ds, "photos")) == [f["cat"]]
