@@ -8,6 +8,7 @@ to ``docs/images/`` only with ``UPDATE_SCREENSHOTS=1``:
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import struct
@@ -222,4 +223,109 @@ def test_file_picker_screenshots(
 
     for path, width in ((column_png, WIDTH), (picker_png, WIDTH), (phone_png, 375)):
         assert png_size(path)[0] == width, path
+        assert path.stat().st_size > 10_000, path
+
+
+def test_file_column_config_screenshots(
+    start_datasette, open_page, make_png, out_dir, tmp_path
+):
+    """A `multiple` file column with an `accept` rule: its cells, and its
+    picker offering only images from its source."""
+    db = tmp_path / "surveys.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE sites (id INTEGER PRIMARY KEY, site TEXT, photos TEXT)")
+    conn.commit()
+    conn.close()
+    alice = {"id": "alice"}
+    photos_column = {
+        "type": "file",
+        "config": {
+            "source": "site-photos",
+            "accept": ["image/*"],
+            "max_size": 20_000_000,
+            "multiple": 4,
+        },
+    }
+    server = start_datasette(
+        sources={"site-photos": {}, "documents": {}},
+        permissions={
+            action: alice
+            for action in ("files-browse", "files-upload", "insert-row", "update-row")
+        },
+        databases={
+            "surveys": {
+                "path": db,
+                "tables": {"sites": {"column_types": {"photos": photos_column}}},
+            }
+        },
+    )
+    photos = {}
+    for index, name in enumerate(
+        (
+            "north-gate.png",
+            "north-wall.png",
+            "river-bank.png",
+            "river-bridge.png",
+            "quarry-edge.png",
+            "roof-detail.png",
+        )
+    ):
+        photos[name] = server.upload(
+            "site-photos",
+            name,
+            make_png(name, 200 + 40 * index, 140 + 20 * index).read_bytes(),
+            content_type="image/png",
+        )["id"]
+    # Not images, or not in site-photos: the picker never offers these.
+    server.upload(
+        "site-photos", "river-notes.pdf", b"%PDF" * 9000, content_type="application/pdf"
+    )
+    server.upload(
+        "documents",
+        "river-survey.png",
+        make_png("river-survey.png", 64, 64).read_bytes(),
+        content_type="image/png",
+    )
+    conn = sqlite3.connect(db)
+    conn.executemany(
+        "INSERT INTO sites (site, photos) VALUES (?, ?)",
+        [
+            (
+                "North gate",
+                json.dumps([photos["north-gate.png"], photos["north-wall.png"]]),
+            ),
+            (
+                "River crossing",
+                json.dumps([photos["river-bridge.png"], photos["river-bank.png"]]),
+            ),
+            ("Quarry", json.dumps([photos["quarry-edge.png"]])),
+            ("Workshop", None),
+        ],
+    )
+    conn.commit()
+    conn.close()
+
+    # 1. Cells of a multi-file column: every file, one batch.json call.
+    page = open_page(server, "/surveys/sites", width=WIDTH, height=520)
+    expect(page.locator("td.col-photos datasette-file[data-loaded]")).to_have_count(5)
+    multiple_png = out_dir / "file-column-multiple.png"
+    page.screenshot(path=multiple_png, full_page=True)
+
+    # 2. Its picker: chips for the chosen files, and a search for "river"
+    # offering only images from site-photos (not river-notes.pdf, not
+    # river-survey.png from documents).
+    page.set_viewport_size({"width": WIDTH, "height": 760})
+    page.get_by_role("button", name="Edit row 1").click()
+    picker = page.get_by_role("dialog").locator("datasette-file-picker")
+    expect(picker.locator(".dfp-chip datasette-file[data-loaded]")).to_have_count(2)
+    picker.get_by_role("combobox").fill("river")
+    expect(picker.get_by_role("option")).to_have_count(2)
+    expect(picker.get_by_role("listbox")).not_to_contain_text("river-notes")
+    expect(picker.get_by_role("listbox")).not_to_contain_text("river-survey")
+    picker.get_by_role("combobox").press("ArrowDown")
+    accept_png = out_dir / "file-picker-accept.png"
+    page.screenshot(path=accept_png)
+
+    for path in (multiple_png, accept_png):
+        assert png_size(path)[0] == WIDTH, path
         assert path.stat().st_size > 10_000, path

@@ -1,4 +1,5 @@
-// <datasette-file-uploader prepare-url="..." max-file-size="..." [single]>
+// <datasette-file-uploader prepare-url="..." max-file-size="..." [single]
+//                          [accept="image/*,.pdf"] [max-files="N"]>
 //
 // Uploads files by following the instructions the prepare endpoint returns
 // (upload-transfer.js), so the same component sends bytes to Datasette, straight
@@ -10,10 +11,13 @@
 // file (docs/events.md). Whenever uploads start or all settle it fires
 // "datasette-files:busy" with detail.busy.
 // With the `single` attribute it takes one file at a time (the file picker).
+// `accept` (as on <input type=file>) and `max-files` (how many more files may
+// be in flight or queued) refuse files before any byte is sent.
 
 import { element } from "./api.js";
 import { formatBytes, formatSeconds } from "./format.js";
 import { UploadFailure, abortError, postJSON, sendFile } from "./upload-transfer.js";
+import { acceptsFile, parseAccept } from "./accept.js";
 
 const MAX_FILES_IN_FLIGHT = 4;
 const SPEED_WINDOW_MS = 4000;
@@ -95,10 +99,19 @@ class UploadItem {
     this.retryButton.hidden = true;
     this.setState("uploading", "Starting…");
     try {
+      if (this.tooMany) {
+        throw new UploadFailure(`Too many files: ${this.file.name} was not sent`, { status: 400, permanent: true });
+      }
+      if (!acceptsFile(this.component.accept, this.file.type, this.file.name)) {
+        throw new UploadFailure(`Not accepted: ${this.file.name} is not one of ${this.component.accept.join(", ")}`, {
+          status: 415,
+          permanent: true,
+        });
+      }
       const limit = this.component.maxFileSize;
       if (limit && this.file.size > limit) {
         throw new UploadFailure(
-          `Too large: ${this.file.name} is ${formatBytes(this.file.size)}; this source accepts files up to ${formatBytes(limit)}`,
+          `Too large: ${this.file.name} is ${formatBytes(this.file.size)}; ${this.component.getAttribute("limit-by") || "this source"} accepts files up to ${formatBytes(limit)}`,
           { status: 413, permanent: true }
         );
       }
@@ -203,6 +216,7 @@ class DatasetteFileUploader extends HTMLElement {
     if (limit) this.querySelector(".dfu-limit").textContent = `Up to ${formatBytes(limit)} per file`;
     this.input = this.querySelector("input[type=file]");
     this.input.multiple = !this.single;
+    if (this.accept.length) this.input.accept = this.accept.join(",");
     if (this.single) {
       this.querySelector(".dfu-prompt").textContent = "Drag and drop a file here, or";
       this.querySelector(".dfu-pick").textContent = "Choose a file…";
@@ -267,6 +281,11 @@ class DatasetteFileUploader extends HTMLElement {
     return Number.isFinite(value) && value > 0 ? value : null;
   }
 
+  // "image/*", "image/png" or ".pdf", as <input accept> reads them.
+  get accept() {
+    return parseAccept(this.getAttribute("accept"));
+  }
+
   carriesFiles(event) {
     return event.dataTransfer && Array.from(event.dataTransfer.types || []).includes("Files");
   }
@@ -282,8 +301,15 @@ class DatasetteFileUploader extends HTMLElement {
 
   addFiles(files) {
     if (this.single) files = Array.from(files).slice(0, 1);
+    const maxFiles = this.getAttribute("max-files");
+    let room = maxFiles === null ? Infinity : Number(maxFiles) - this.items.filter((item) => item.state === "queued" || item.state === "uploading").length;
     for (const file of files) {
       const item = new UploadItem(file, this);
+      // Files past the limit get a row that says so; their upload never
+      // starts. Files refused for their type or size take no room.
+      const limit = this.maxFileSize;
+      const refused = !acceptsFile(this.accept, file.type, file.name) || (limit && file.size > limit);
+      if (!refused) item.tooMany = room-- <= 0;
       this.items.push(item);
       this.list.append(item.element);
     }
