@@ -59,6 +59,11 @@ class DatasetteFile extends HTMLElement {
     link.className = "datasette-file-link";
     const img = document.createElement("img");
     img.src = file.thumbnail_url;
+    if (file.thumbnail_srcset) {
+      // The small variant, not the full thumbnail, for a 24px icon.
+      img.srcset = file.thumbnail_srcset;
+      img.sizes = "24px";
+    }
     img.alt = "";
     img.width = 24;
     img.height = 24;

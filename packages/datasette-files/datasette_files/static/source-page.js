@@ -18,6 +18,10 @@ document.addEventListener("datasette-files:uploaded", (event) => {
   if (!body) return;
   const thumb = document.createElement("img");
   thumb.src = file.thumbnail_url;
+  if (file.thumbnail_srcset) {
+    thumb.srcset = file.thumbnail_srcset;
+    thumb.sizes = "32px";
+  }
   thumb.alt = "";
   thumb.width = 32;
   thumb.height = 32;

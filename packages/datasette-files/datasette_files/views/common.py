@@ -16,6 +16,7 @@ from ..registry import FileRow
 from ..sources import SourceUnavailable
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, read_body
+from ..thumbnails.pillow import PillowGenerator
 from ..uploads import UploadError
 
 log = logging.getLogger("datasette_files")
@@ -134,7 +135,46 @@ def file_json(datasette, file: FileRow) -> dict:
         "url": files_path(datasette, file.id),
         "download_url": files_path(datasette, file.id, "download"),
         "thumbnail_url": files_path(datasette, file.id, "thumbnail"),
+        "thumbnail_srcset": thumbnail_srcset(datasette, file),
     }
+
+
+def thumbnail_sizes(datasette) -> tuple[int, ...]:
+    thumbnailer = get_state(datasette).thumbnailer
+    return thumbnailer.settings.sizes if thumbnailer is not None else ()
+
+
+def thumbnail_srcset(datasette, file: FileRow) -> str:
+    """``srcset`` for the thumbnail: one ``?w=`` variant per allowed size."""
+    url = files_path(datasette, file.id, "thumbnail")
+    return ", ".join(f"{url}?w={size} {size}w" for size in thumbnail_sizes(datasette))
+
+
+def preview_srcset(datasette, file: FileRow) -> str | None:
+    """``srcset`` for an image's preview on its page.
+
+    The variants (narrower than the image, when its width is known), then
+    the image itself at its width. None, so the browser loads the original
+    as it would without variants, unless the built-in generator takes the
+    file and it is within the byte and pixel limits.
+    """
+    thumbnailer = get_state(datasette).thumbnailer
+    if thumbnailer is None or not PillowGenerator().accepts(file):
+        return None
+    policy = thumbnailer.policy
+    pixels = (file.width or 0) * (file.height or 0)
+    if (file.size or 0) > policy.max_bytes or pixels > policy.max_pixels:
+        return None
+    url = files_path(datasette, file.id, "thumbnail")
+    candidates = [
+        f"{url}?w={size} {size}w"
+        for size in thumbnailer.settings.sizes
+        if not file.width or size < file.width
+    ]
+    if file.width:
+        download = files_path(datasette, file.id, "download")
+        candidates.append(f"{download} {file.width}w")
+    return ", ".join(candidates)
 
 
 def human_size(size: int | None) -> str:

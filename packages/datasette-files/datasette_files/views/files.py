@@ -27,6 +27,7 @@ from .common import (
     human_size,
     json_error,
     json_view,
+    preview_srcset,
     read_json,
 )
 
@@ -87,6 +88,7 @@ async def file_page_view(request, datasette):
                 "actions": actions,
                 "is_image": (row.content_type or "").startswith("image/")
                 and row.content_type != "image/svg+xml",
+                "preview_srcset": preview_srcset(datasette, row),
             },
             request=request,
         )
