@@ -3,7 +3,7 @@
 One ``Thumbnailer`` per Datasette. At most ``thumbnail_concurrency``
 generations run at once, whether started after an upload completes or by a
 request for a thumbnail that is not cached yet; a file never has two
-generations in flight, and a request waits for one at most
+generations of the same thumbnail (or sized variant) in flight, and a request waits for one at most
 ``thumbnail_wait`` seconds.
 """
 
