@@ -6,12 +6,18 @@ the same sandboxed generator as the plain thumbnail and cached beside it.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 
 import pytest
+from datasette import hookimpl
+from datasette.plugins import pm
 from datasette.utils import StartupError
+from datasette_files.base import ThumbnailGenerator, ThumbnailResult
+from datasette_files.thumbnails import Thumbnail
 from PIL import Image
-from thumbnail_helpers import ALICE, WAIT, decoded, image_bytes
+from thumbnail_helpers import ALICE, WAIT, decoded, image_bytes, wait_for_row
 
 pytestmark = pytest.mark.asyncio
 
@@ -161,6 +167,25 @@ async def test_each_variant_has_its_own_etag_and_304(make_ds, upload):
     )
 
 
+async def test_plain_thumbnail_stands_in_while_a_variant_is_made(make_ds, upload):
+    ds = await make_ds(plugin={"thumbnail_wait": 0})  # never wait
+    file = await wide_png(ds, upload)
+    await wait_for_row(ds, file["id"])  # the plain one, made on upload
+    url = file["thumbnail_url"]
+    plain = await ds.client.get(url, actor=ALICE)
+    assert decoded(plain).size == (256, 128)
+    stand_in = await ds.client.get(f"{url}?w=64", actor=ALICE)
+    assert stand_in.content == plain.content
+    assert stand_in.headers["etag"] == plain.headers["etag"]
+    deadline = time.monotonic() + 30
+    while len(await thumbnail_rows(ds, file["id"])) < 2:  # the variant's row
+        assert time.monotonic() < deadline, "the variant was never made"
+        await asyncio.sleep(0.05)
+    variant = await ds.client.get(f"{url}?w=64", actor=ALICE)
+    assert decoded(variant).size == (64, 32)
+    assert variant.headers["etag"] != plain.headers["etag"]
+
+
 async def test_same_as_plain_thumbnail_shares_its_cache_row(make_ds, upload):
     ds = await make_ds(plugin={**WAIT, "thumbnail_size": 200})
     file = await wide_png(ds, upload)
@@ -251,3 +276,86 @@ async def test_no_preview_srcset_past_the_thumbnail_limits(make_ds, upload):
     assert file["size"] > 1000
     page = await ds.client.get(file["url"], actor=ALICE)
     assert f'<img src="{file["download_url"]}" alt=' in page.text
+
+
+def png(size) -> bytes:
+    output = io.BytesIO()
+    Image.new("RGB", size, "green").save(output, "PNG")
+    return output.getvalue()
+
+
+class BoxRecorder:
+    """A current-protocol generator for .box files: an image of its box."""
+
+    name, version = "box-recorder", "1"
+
+    def __init__(self):
+        self.policies = []
+
+    def accepts(self, file):
+        return file.filename.endswith(".box")
+
+    async def generate(self, data, file, policy):
+        self.policies.append(policy)
+        return Thumbnail(png(policy.box), "image/png")
+
+
+class LegacyRecorder(ThumbnailGenerator):
+    """A 0.1a3-style generator for .old files: an image of its max size."""
+
+    name = "legacy-recorder"
+
+    def __init__(self):
+        self.calls = []
+
+    async def can_generate(self, content_type, filename):
+        return filename.endswith(".old")
+
+    async def generate(
+        self, file_bytes, content_type, filename, max_width=200, max_height=200
+    ):
+        self.calls.append((max_width, max_height))
+        size = (max_width, max_height)
+        return ThumbnailResult(png(size), "image/png", *size)
+
+
+class RecorderPlugin:
+    def __init__(self):
+        self.current = BoxRecorder()
+        self.legacy = LegacyRecorder()
+
+    @hookimpl
+    def register_thumbnail_generators(self, datasette):
+        return [self.current, self.legacy]
+
+
+@pytest.fixture
+def recorders():
+    plugin = RecorderPlugin()
+    pm.register(plugin, name="test-variant-recorders")
+    yield plugin
+    pm.unregister(name="test-variant-recorders")
+
+
+async def test_plugin_generators_get_the_variant(make_ds, upload, recorders):
+    ds = await make_ds(plugin={**WAIT, "thumbnail_eager": False})
+    box = await upload(ds, "files", "a.box", b"x", content_type="text/plain")
+    response = await ds.client.get(
+        f"{box['thumbnail_url']}?w=400&h=64&fit=cover&format=png", actor=ALICE
+    )
+    assert decoded(response).size == (400, 64)
+    (policy,) = recorders.current.policies
+    assert (policy.width, policy.height, policy.fit, policy.format) == (
+        400,
+        64,
+        "cover",
+        "png",
+    )
+    assert policy.size == 400 and policy.box == (400, 64)
+    old = await upload(ds, "files", "a.old", b"x", content_type="text/plain")
+    response = await ds.client.get(f"{old['thumbnail_url']}?w=200&h=64", actor=ALICE)
+    assert decoded(response).size == (200, 64)
+    assert recorders.legacy.calls == [(200, 64)]
+    # The plain thumbnail: the policy's square box, as before variants.
+    await ds.client.get(old["thumbnail_url"], actor=ALICE)
+    assert recorders.legacy.calls[-1] == (256, 256)

@@ -104,7 +104,9 @@ class Thumbnailer:
         """(outcome, final). Waits up to ``thumbnail_wait`` for a new one.
 
         ``variant``: a sized variant instead of the plain thumbnail, made,
-        cached and answered for in the same way.
+        cached and answered for in the same way; while it is made past the
+        wait, or after a transient failure, the plain thumbnail (when made)
+        stands in for it.
 
         ``(None, True)``: no generator takes this file. ``(None, False)``:
         still being made. ``final`` is False for a transient failure too.
@@ -125,12 +127,24 @@ class Thumbnailer:
             try:
                 entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
             except asyncio.TimeoutError:
-                return None, False
+                return await self._stand_in(row, generator, variant), False
             if entry is None:  # the task found no generator after all
                 return None, True
         if entry.outcome == TRANSIENT:
-            return await self.cache.get(row.id, ADOPTED_KEY) or entry, False
+            stand_in = await self._stand_in(row, generator, variant)
+            return stand_in or await self.cache.get(row.id, ADOPTED_KEY) or entry, False
         return entry, True
+
+    async def _stand_in(self, row: FileRow, generator, variant):
+        """For a variant not made yet: the plain thumbnail, if it is made.
+
+        A list whose thumbnails were made eagerly on upload then shows them
+        at once, rather than type icons, while its variants are made.
+        """
+        if variant is None:
+            return None
+        plain = await self.cache.get(row.id, self.cache_key(generator, row))
+        return plain if plain is not None and plain.outcome == OK else None
 
     def schedule(self, row: FileRow) -> None:
         """Make the thumbnail in the background (after an upload completes).
