@@ -255,25 +255,29 @@ async def test_srcset_in_file_json_and_pages(make_ds, upload):
     assert file["thumbnail_srcset"] == srcset
     source = await ds.client.get("/-/files/source/files", actor=ALICE)
     assert f'srcset="{srcset}" sizes="32px"' in source.text
-    # The image preview on the file page: variants narrower than the image,
-    # then the original at its own width.
     page = await ds.client.get(file["url"], actor=ALICE)
-    preview = f'srcset="{srcset}" sizes="(max-width: 30rem) 100vw, 28rem"'
-    assert preview in page.text
-    # With its width known, the variants narrower than the image, then the
-    # original at its own width.
+    # The image preview: its size is not recorded, so no srcset (a variant's
+    # real width is unknown) and the browser loads the original.
+    assert f'<img src="{file["download_url"]}" alt=' in page.text
+    # With its size known: the variants narrower than the image, each at the
+    # width it really has (a 300 x 600 image in a 200 x 200 box is 100 wide),
+    # then the original at its own width.
     await ds.get_internal_database().execute_write(
-        "UPDATE files_files SET width = 300, height = 150 WHERE id = ?", [file["id"]]
+        "UPDATE files_files SET width = 300, height = 600 WHERE id = ?", [file["id"]]
     )
     page = await ds.client.get(file["url"], actor=ALICE)
-    narrower = f"{thumb}?w=64 64w, {thumb}?w=200 200w"
-    assert f'srcset="{narrower}, {file["download_url"]} 300w"' in page.text
+    narrower = f"{thumb}?w=64 32w, {thumb}?w=200 100w, {thumb}?w=400 200w"
+    preview = f'srcset="{narrower}, {file["download_url"]} 300w"'
+    assert f'{preview} sizes="(max-width: 30rem) 100vw, 28rem"' in page.text
 
 
 async def test_no_preview_srcset_past_the_thumbnail_limits(make_ds, upload):
     ds = await make_ds(plugin={**WAIT, "thumbnail_max_bytes": 1000})
     file = await wide_png(ds, upload)
     assert file["size"] > 1000
+    await ds.get_internal_database().execute_write(
+        "UPDATE files_files SET width = 1600, height = 800 WHERE id = ?", [file["id"]]
+    )
     page = await ds.client.get(file["url"], actor=ALICE)
     assert f'<img src="{file["download_url"]}" alt=' in page.text
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from datasette.utils import StartupError
 
@@ -168,10 +168,11 @@ class ThumbnailSettings:
     eager: bool = True
     # The only widths and heights a ``?w=`` / ``?h=`` variant may have, so no
     # one can make the server render arbitrary sizes.
-    sizes: tuple[int, ...] = field(default=DEFAULT_SIZES)
+    sizes: tuple[int, ...] = DEFAULT_SIZES
 
-    def parse_variant(self, query: dict) -> Variant | None:
-        """The variant ``query`` asks for; None for the plain thumbnail.
+    def parse_variant(self, query) -> Variant | None:
+        """The variant ``query`` (``request.args``) asks for; None for the
+        plain thumbnail.
 
         ``w`` and ``h`` each come from ``sizes``; with one of them the box is
         square, with neither it is the policy's size. ``fit`` defaults to
@@ -194,7 +195,7 @@ class ThumbnailSettings:
             return None  # the same as the plain thumbnail: share its cache row
         return variant
 
-    def _size(self, query: dict, name: str) -> int | None:
+    def _size(self, query, name: str) -> int | None:
         value = query.get(name)
         if value is None or value == "":
             return None

@@ -151,29 +151,34 @@ def thumbnail_srcset(datasette, file: FileRow) -> str:
 
 
 def preview_srcset(datasette, file: FileRow) -> str | None:
-    """``srcset`` for an image's preview on its page.
+    """``srcset`` for an image's preview on its page: the variants narrower
+    than the image, then the image itself.
 
-    The variants (narrower than the image, when its width is known), then
-    the image itself at its width. None, so the browser loads the original
-    as it would without variants, unless the built-in generator takes the
-    file and it is within the byte and pixel limits.
+    Only for an image whose width and height are recorded (a ``w``
+    descriptor must be the width the variant really has, and a ``contain``
+    variant of a tall image is narrower than its box), that the built-in
+    generator takes and that is within the byte and pixel limits. Otherwise
+    None: the browser loads the original, as it would without variants.
     """
     thumbnailer = get_state(datasette).thumbnailer
-    if thumbnailer is None or not PillowGenerator().accepts(file):
+    if thumbnailer is None or not file.width or not file.height:
         return None
     policy = thumbnailer.policy
-    pixels = (file.width or 0) * (file.height or 0)
-    if (file.size or 0) > policy.max_bytes or pixels > policy.max_pixels:
+    if (
+        not PillowGenerator().accepts(file)
+        or (file.size or 0) > policy.max_bytes
+        or file.width * file.height > policy.max_pixels
+    ):
         return None
     url = files_path(datasette, file.id, "thumbnail")
-    candidates = [
-        f"{url}?w={size} {size}w"
-        for size in thumbnailer.settings.sizes
-        if not file.width or size < file.width
-    ]
-    if file.width:
-        download = files_path(datasette, file.id, "download")
-        candidates.append(f"{download} {file.width}w")
+    candidates = []
+    for size in thumbnailer.settings.sizes:
+        # What ?w=size (a size x size box, contain) comes out as.
+        width = round(file.width * min(size / file.width, size / file.height))
+        if width < file.width:
+            candidates.append(f"{url}?w={size} {width}w")
+    download = files_path(datasette, file.id, "download")
+    candidates.append(f"{download} {file.width}w")
     return ", ".join(candidates)
 
 
