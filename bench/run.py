@@ -6,6 +6,7 @@
     uv run python -m bench.run --only csv --csv-mib 100 --no-write
     uv run python -m bench.run --only latency --no-write
     uv run python -m bench.run --only adopt --no-write
+    uv run python -m bench.run --only variants --no-write
 
 Each figure is measured in the same run as its baseline and reported as a
 ratio, so a busy machine slows both sides alike.
@@ -33,6 +34,7 @@ SECTIONS = {
     "search": ("bench.search", "bench_search"),
     "csv": ("bench.csv_import", "bench_csv_import"),
     "adopt": ("bench.adopt", "bench_adopt"),
+    "variants": ("bench.variants", "bench_variants"),
 }
 
 
@@ -114,6 +116,8 @@ def run_sections(args, sections: list[str], work: Path) -> None:
         print(f"running {name}…", flush=True)
         if name in ("startup", "search", "adopt"):
             section = function(work, args.rows)
+        elif name == "variants":
+            section = function(work)
         elif name == "csv":
             section = function(work, args.csv_mib * MIB)
         else:

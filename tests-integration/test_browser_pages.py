@@ -84,7 +84,16 @@ def test_source_page_lists_files_with_keyset_pages(start_datasette, open_page):
     expect(rows).to_have_count(2)
     # Newest first: thumbnail, name, size, type, uploader, date.
     first = rows.first
-    expect(first.locator("img")).to_have_attribute("src", re.compile(r"/thumbnail$"))
+    thumb = first.locator("img")
+    expect(thumb).to_have_attribute("src", re.compile(r"/thumbnail$"))
+    # Sized variants: a 32px cell loads the 64px one, not the plain thumbnail.
+    expect(thumb).to_have_attribute(
+        "srcset", re.compile(r"^\S+/thumbnail\?w=64 64w, .+/thumbnail\?w=800 800w$")
+    )
+    page.wait_for_function(
+        "img => img.complete && img.currentSrc.endsWith('/thumbnail?w=64')",
+        arg=thumb.element_handle(),
+    )
     expect(first.locator("td")).to_have_text(
         [
             "",

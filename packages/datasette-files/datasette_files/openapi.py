@@ -65,6 +65,10 @@ FILE_EXAMPLE = {
     "url": f"/-/files/{FILE_ID_EXAMPLE}",
     "download_url": f"/-/files/{FILE_ID_EXAMPLE}/download",
     "thumbnail_url": f"/-/files/{FILE_ID_EXAMPLE}/thumbnail",
+    "thumbnail_srcset": ", ".join(
+        f"/-/files/{FILE_ID_EXAMPLE}/thumbnail?w={size} {size}w"
+        for size in (64, 200, 400, 800)
+    ),
 }
 
 
@@ -179,6 +183,8 @@ SCHEMAS = {
             "url": {"type": "string"},
             "download_url": {"type": "string"},
             "thumbnail_url": {"type": "string"},
+            # The sized variants, for an <img srcset>.
+            "thumbnail_srcset": {"type": "string"},
         },
         "required": [
             "id",
@@ -718,6 +724,29 @@ PATHS = {
             "summary": "Thumbnail image, or the SVG type icon",
             "parameters": [
                 FILE_ID,
+                *(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": False,
+                        "description": "A sized variant: one of the "
+                        "thumbnail_sizes (default 64, 200, 400, 800)",
+                        "schema": {"type": "integer"},
+                    }
+                    for name in ("w", "h")
+                ),
+                {
+                    "name": "fit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["contain", "cover"]},
+                },
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["webp", "png", "jpeg"]},
+                },
                 {
                     "name": "If-None-Match",
                     "in": "header",
@@ -731,7 +760,7 @@ PATHS = {
                     "content": {"image/*": {"schema": {}}},
                 },
                 "304": {"description": "Not modified (ETag matched)"},
-                **errors(404),
+                **errors(400, 404),
             },
         }
     },

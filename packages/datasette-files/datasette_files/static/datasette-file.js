@@ -56,7 +56,16 @@ class DatasetteFile extends HTMLElement {
     const link = element(
       "a",
       { href: file.url, class: "datasette-file-link" },
-      element("img", { src: file.thumbnail_url, alt: "", width: 24, height: 24, loading: "lazy" }),
+      // srcset: the small variant, not the full thumbnail, for a 24px icon.
+      element("img", {
+        src: file.thumbnail_url,
+        srcset: file.thumbnail_srcset || null,
+        sizes: file.thumbnail_srcset ? "24px" : null,
+        alt: "",
+        width: 24,
+        height: 24,
+        loading: "lazy",
+      }),
       " ",
       element("span", { class: "datasette-file-name" }, file.filename)
     );

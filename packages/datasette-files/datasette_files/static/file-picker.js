@@ -282,7 +282,7 @@ class DatasetteFilePicker extends HTMLElement {
       ...files.map((file, index) => {
         const option = element("li", { role: "option", id: `${this.list.id}-${index}`, "aria-selected": "false", class: "dfp-option" });
         option.dataset.index = index;
-        const thumb = element("img", { src: file.thumbnail_url, alt: "", width: "32", height: "32", loading: "lazy" });
+        const thumb = element("img", { src: file.thumbnail_url, srcset: file.thumbnail_srcset || "", sizes: "32px", alt: "", width: "32", height: "32", loading: "lazy" });
         const name = element("span", { class: "dfp-option-name" }, file.filename);
         const details = element("span", { class: "dfp-option-details" }, `${formatBytes(file.size)} · ${file.source_slug}`);
         const text = element("span", { class: "dfp-option-text" });

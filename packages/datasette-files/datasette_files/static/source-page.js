@@ -13,7 +13,9 @@ document.addEventListener("datasette-files:uploaded", (event) => {
   const row = template.content.firstElementChild.cloneNode(true);
   row.classList.add("files-new-row");
   const field = (name) => row.querySelector(`[data-field="${name}"]`);
-  field("thumbnail_url").src = file.thumbnail_url;
+  const thumb = field("thumbnail_url");
+  thumb.src = file.thumbnail_url;
+  if (file.thumbnail_srcset) thumb.srcset = file.thumbnail_srcset;
   const link = field("filename");
   link.href = file.url;
   link.textContent = file.filename;

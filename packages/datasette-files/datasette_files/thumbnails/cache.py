@@ -2,8 +2,10 @@
 
 The table is created by the ``003_thumbnails`` migration in ``registry.py``,
 with a trigger that drops a file's rows when the file row is deleted. One row
-per file and cache key; the key names the generator, its version and the
-policy hash, so storing a result under a new key drops the stale ones.
+per file and cache key; the key names the generator, its version, the policy
+hash and the file's size and content hash (the "family" of the plain
+thumbnail), then the sized variant if any. Storing a result drops the rows
+of every other family: those are stale.
 """
 
 from __future__ import annotations
@@ -55,8 +57,14 @@ class ThumbnailCache:
         row = rows.first()
         return CachedThumbnail(**dict(row)) if row else None
 
-    async def put(self, file_id: str, cache_key: str, entry: CachedThumbnail) -> None:
-        """Store ``entry``, replacing any other key's row for the file.
+    async def put(
+        self, file_id: str, cache_key: str, entry: CachedThumbnail, family: str
+    ) -> None:
+        """Store ``entry``, replacing the file's rows outside ``family``.
+
+        ``family`` is ``cache_key`` for a plain thumbnail, or its prefix for a
+        sized variant: the plain thumbnail and the variants of one family
+        stay side by side.
 
         Nothing is stored for a file deleted while its thumbnail was made. An
         adopted 0.1a3 thumbnail outlives a transient failure, not a final
@@ -66,9 +74,25 @@ class ThumbnailCache:
         def run(conn):
             with conn:
                 conn.execute(
-                    "DELETE FROM files_thumbnails WHERE file_id = ? "
-                    "AND NOT (cache_key = ? AND ?)",
-                    [file_id, ADOPTED_KEY, entry.outcome == TRANSIENT],
+                    """
+                    DELETE FROM files_thumbnails WHERE file_id = :file_id
+                    AND (
+                        cache_key = :key
+                        OR NOT (
+                            cache_key = :family
+                            OR substr(cache_key, 1, length(:family) + 1)
+                                = :family || ':'
+                        )
+                    )
+                    AND NOT (cache_key = :adopted AND :transient)
+                    """,
+                    {
+                        "file_id": file_id,
+                        "key": cache_key,
+                        "family": family,
+                        "adopted": ADOPTED_KEY,
+                        "transient": entry.outcome == TRANSIENT,
+                    },
                 )
                 conn.execute(
                     f"""

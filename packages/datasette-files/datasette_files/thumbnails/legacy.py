@@ -93,8 +93,8 @@ class LegacyGenerator:
                         data,
                         file.content_type,
                         file.filename,
-                        max_width=policy.size,
-                        max_height=policy.size,
+                        max_width=policy.box[0],
+                        max_height=policy.box[1],
                     )
                 ),
                 policy.timeout,

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from datasette.utils import StartupError
 
 from ..settings import int_setting, plugin_settings, seconds_setting
 
 FORMATS = ("webp", "png", "jpeg")
+FITS = ("contain", "cover")
+DEFAULT_SIZES = (64, 200, 400, 800)
+MIN_SIZE, MAX_SIZE = 16, 4096
 MIB = 1024 * 1024
 # Key names used by later upstream datasette-files releases, and ours they
 # mean. (Upstream's thumbnail_max_pixels, thumbnail_concurrency and
@@ -81,15 +84,57 @@ class ThumbnailPolicy:
     max_pixels: int = 50_000_000
     memory_limit: int = 512 * MIB
     timeout: float = 10.0
+    # Set on a sized variant (``variant()``): the box is ``width`` x
+    # ``height`` and ``fit`` is ``contain`` (fit within it, keeping the aspect
+    # ratio) or ``cover`` (fill it exactly, cropping the overflow). ``size``
+    # is then the larger side, for generators that know only ``size``.
+    width: int | None = None
+    height: int | None = None
+    fit: str = "contain"
 
     @property
     def content_type(self) -> str:
         return f"image/{self.format}"
 
+    @property
+    def box(self) -> tuple[int, int]:
+        """(width, height) of the box the thumbnail is made for."""
+        return (self.width or self.size, self.height or self.size)
+
+    def variant(self, variant: Variant) -> ThumbnailPolicy:
+        """This policy with ``variant``'s box, fit and format."""
+        return replace(
+            self,
+            size=max(variant.width, variant.height),
+            format=variant.format,
+            width=variant.width,
+            height=variant.height,
+            fit=variant.fit,
+        )
+
     def digest(self) -> str:
         """A short hash of every field: part of the cache key."""
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A sized variant asked for with ``?w=&h=&fit=&format=``."""
+
+    width: int
+    height: int
+    fit: str
+    format: str
+
+    @property
+    def key(self) -> str:
+        """Its part of the cache key (and ETag), e.g. ``200x200-cover.webp``."""
+        return f"{self.width}x{self.height}-{self.fit}.{self.format}"
+
+
+class VariantError(ValueError):
+    """A query asked for a variant the settings do not allow."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +151,43 @@ class ThumbnailSettings:
     # Make a thumbnail in the background as soon as an upload completes;
     # when False, on its first request.
     eager: bool = True
+    # The only widths and heights a ``?w=`` / ``?h=`` variant may have, so no
+    # one can make the server render arbitrary sizes.
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+
+    def parse_variant(self, query) -> Variant | None:
+        """The variant ``query`` (``request.args``) asks for; None for the
+        plain thumbnail.
+
+        ``w`` and ``h`` each come from ``sizes``; with one of them the box is
+        square, with neither it is the policy's size. ``fit`` defaults to
+        ``contain``, ``format`` to the policy's. Raises ``VariantError``
+        naming the allowed values.
+        """
+        policy = self.policy
+        width = self._size(query, "w")
+        height = self._size(query, "h")
+        fit = query.get("fit") or "contain"
+        if fit not in FITS:
+            raise VariantError("fit must be one of " + ", ".join(FITS))
+        fmt = query.get("format") or policy.format
+        if fmt not in FORMATS:
+            raise VariantError("format must be one of " + ", ".join(FORMATS))
+        width = width or height or policy.size
+        height = height or width
+        variant = Variant(width, height, fit, fmt)
+        if variant == Variant(policy.size, policy.size, "contain", policy.format):
+            return None  # the same as the plain thumbnail: share its cache row
+        return variant
+
+    def _size(self, query, name: str) -> int | None:
+        value = query.get(name)
+        if value is None or value == "":
+            return None
+        allowed = ", ".join(str(size) for size in self.sizes)
+        if not (value.isascii() and value.isdigit()) or int(value) not in self.sizes:
+            raise VariantError(f"{name} must be one of {allowed}")
+        return int(value)
 
     @classmethod
     @plugin_settings
@@ -135,4 +217,30 @@ class ThumbnailSettings:
             wait=seconds_setting(plugin_config, "thumbnail_wait", 3.0),
             retry_after=seconds_setting(plugin_config, "thumbnail_retry_after", 300.0),
             eager=_flag(plugin_config, "thumbnail_eager", True),
+            sizes=_sizes(plugin_config),
         )
+
+
+def _sizes(plugin_config: dict) -> tuple[int, ...]:
+    """``thumbnail_sizes``: a list of sizes (or a comma-separated string)."""
+    value = plugin_config.get("thumbnail_sizes", list(DEFAULT_SIZES))
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    sizes = []
+    for item in value if isinstance(value, (list, tuple)) else [None]:
+        if isinstance(item, str) and item.isascii() and item.isdigit():
+            item = int(item)
+        if (
+            not isinstance(item, int)
+            or isinstance(item, bool)
+            or not MIN_SIZE <= item <= MAX_SIZE
+        ):
+            sizes = []
+            break
+        sizes.append(item)
+    if not sizes:
+        raise StartupError(
+            "datasette-files: 'thumbnail_sizes' must be a non-empty list of "
+            f"sizes in pixels, each {MIN_SIZE}-{MAX_SIZE}"
+        )
+    return tuple(sorted(set(sizes)))

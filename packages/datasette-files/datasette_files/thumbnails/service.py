@@ -3,7 +3,7 @@
 One ``Thumbnailer`` per Datasette. At most ``thumbnail_concurrency``
 generations run at once, whether started after an upload completes or by a
 request for a thumbnail that is not cached yet; a file never has two
-generations in flight, and a request waits for one at most
+generations of the same thumbnail (or sized variant) in flight, and a request waits for one at most
 ``thumbnail_wait`` seconds.
 """
 
@@ -35,7 +35,7 @@ from .generators import (
     discover_generators,
 )
 from .pillow import PillowGenerator
-from .policy import ThumbnailSettings
+from .policy import ThumbnailSettings, Variant
 
 log = logging.getLogger("datasette_files")
 
@@ -57,6 +57,7 @@ class Thumbnailer:
         self.generators = generators
         self.cache = ThumbnailCache(state.registry.db)
         self.limit = asyncio.Semaphore(concurrency)
+        # One generation in flight per file ("id") and variant ("id:key").
         self.tasks: dict[str, asyncio.Task] = {}
 
     async def generator_for(self, file: File):
@@ -71,15 +72,40 @@ class Thumbnailer:
                 )
         return None
 
-    def cache_key(self, generator) -> str:
-        return f"{generator.name}:{generator.version}:{self.policy.digest()}"
+    def cache_key(self, generator, file, variant: Variant | None = None) -> str:
+        """``generator:version:policy:file[:variant]``.
+
+        The file part hashes the file's size and content hash, so a file
+        whose bytes change (and whose row says so) gets new thumbnails; the
+        variant part keeps each sized variant apart from the plain thumbnail.
+        """
+        base = self.family(generator, file)
+        return base if variant is None else f"{base}:{variant.key}"
+
+    def family(self, generator, file) -> str:
+        """The key of the plain thumbnail, which its variants' keys extend.
+
+        ``file``: a ``File`` or ``FileRow`` (both have size and content_hash).
+        """
+        seen = f"{file.size}:{file.content_hash or ''}"
+        file_part = hashlib.sha256(seen.encode()).hexdigest()[:12]
+        return (
+            f"{generator.name}:{generator.version}:{self.policy.digest()}:{file_part}"
+        )
 
     def _file(self, row: FileRow) -> File | None:
         source = self.state.source(row.source_slug)
         return File(row, source) if source is not None else None
 
-    async def current(self, row: FileRow) -> tuple[CachedThumbnail | None, bool]:
+    async def current(
+        self, row: FileRow, variant: Variant | None = None
+    ) -> tuple[CachedThumbnail | None, bool]:
         """(outcome, final). Waits up to ``thumbnail_wait`` for a new one.
+
+        ``variant``: a sized variant instead of the plain thumbnail, made,
+        cached and answered for in the same way; while it is made past the
+        wait, or after a transient failure, the plain thumbnail (when made)
+        stands in for it.
 
         ``(None, True)``: no generator takes this file. ``(None, False)``:
         still being made. ``final`` is False for a transient failure too.
@@ -91,21 +117,33 @@ class Thumbnailer:
         generator = await self.generator_for(file) if file is not None else None
         if generator is None:
             return await self.cache.get(row.id, ADOPTED_KEY), True
-        entry = await self.cache.get(row.id, self.cache_key(generator))
+        entry = await self.cache.get(row.id, self.cache_key(generator, row, variant))
         if entry is None or not entry.is_current(time.time()):
-            task = self._start(file, generator)
+            task = self._start(file, generator, variant)
             adopted = await self.cache.get(row.id, ADOPTED_KEY)
             if adopted is not None:
                 return adopted, False
             try:
                 entry = await asyncio.wait_for(asyncio.shield(task), self.settings.wait)
             except asyncio.TimeoutError:
-                return None, False
+                return await self._stand_in(row, generator, variant), False
             if entry is None:  # the task found no generator after all
                 return None, True
         if entry.outcome == TRANSIENT:
-            return await self.cache.get(row.id, ADOPTED_KEY) or entry, False
+            stand_in = await self._stand_in(row, generator, variant)
+            return stand_in or await self.cache.get(row.id, ADOPTED_KEY) or entry, False
         return entry, True
+
+    async def _stand_in(self, row: FileRow, generator, variant):
+        """For a variant not made yet: the plain thumbnail, if it is made.
+
+        A list whose thumbnails were made eagerly on upload then shows them
+        at once, rather than type icons, while its variants are made.
+        """
+        if variant is None:
+            return None
+        plain = await self.cache.get(row.id, self.cache_key(generator, row))
+        return plain if plain is not None and plain.outcome == OK else None
 
     def schedule(self, row: FileRow) -> None:
         """Make the thumbnail in the background (after an upload completes).
@@ -118,32 +156,41 @@ class Thumbnailer:
             # The generator is chosen in the task: accepts may be async.
             self._start(file, None)
 
-    def _start(self, file: File, generator) -> asyncio.Task:
-        task = self.tasks.get(file.id)
+    def _start(self, file: File, generator, variant=None) -> asyncio.Task:
+        key = file.id if variant is None else f"{file.id}:{variant.key}"
+        task = self.tasks.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._make(file, generator))
-            self.tasks[file.id] = task
-            task.add_done_callback(lambda _: self.tasks.pop(file.id, None))
+            task = asyncio.get_running_loop().create_task(
+                self._make(file, generator, variant)
+            )
+            self.tasks[key] = task
+            task.add_done_callback(lambda _: self.tasks.pop(key, None))
         return task
 
-    async def _make(self, file: File, generator) -> CachedThumbnail | None:
+    async def _make(self, file: File, generator, variant=None):
         try:
             if generator is None:
                 generator = await self.generator_for(file)
                 if generator is None:
                     return None
-            return await self._make_once(file, generator, self.cache_key(generator))
+            return await self._make_once(file, generator, variant)
         except Exception as ex:  # noqa: BLE001 - e.g. the internal DB; never leak
             log.warning("datasette-files: thumbnail for %s failed: %s", file.id, ex)
             name = generator.name if generator is not None else "none"
             return CachedThumbnail(TRANSIENT, name, str(ex))
 
-    async def _make_once(self, file: File, generator, key: str) -> CachedThumbnail:
+    async def _make_once(self, file: File, generator, variant) -> CachedThumbnail:
+        key = self.cache_key(generator, file, variant)
         async with self.limit:
             previous = await self.cache.get(file.id, key)
             if previous is not None and previous.is_current(time.time()):
                 return previous  # made while this task waited its turn
-            entry = await self._generate(file, generator)
+            policy = self.policy if variant is None else self.policy.variant(variant)
+            entry = await self._generate(file, generator, policy)
+            if entry.outcome == OK and variant is not None:
+                # Its own ETag even when two variants come out byte-identical
+                # (a small image is never enlarged by contain).
+                entry.etag = etag_for(entry.data, variant.key)
             if entry.outcome == TRANSIENT:
                 attempts = previous.attempts + 1 if previous is not None else 1
                 cooldown = self.settings.retry_after * 2 ** (attempts - 1)
@@ -157,13 +204,13 @@ class Thumbnailer:
                     entry.reason,
                 )
             try:
-                await self.cache.put(file.id, key, entry)
+                await self.cache.put(file.id, key, entry, self.family(generator, file))
             except Exception as ex:  # noqa: BLE001 - serve it anyway, retry later
                 log.warning("datasette-files: caching thumbnail failed: %s", ex)
             return entry
 
-    async def _generate(self, file: File, generator) -> CachedThumbnail:
-        name, policy = generator.name, self.policy
+    async def _generate(self, file: File, generator, policy) -> CachedThumbnail:
+        name = generator.name
         if file.size is not None and file.size > policy.max_bytes:
             return CachedThumbnail(SKIPPED, name, "larger than the byte limit")
         if file.size == 0:
@@ -220,8 +267,13 @@ def checked(thumbnail, name: str) -> CachedThumbnail:
         return CachedThumbnail(
             FAILED, name, f"generator returned unsafe type {content_type!r}"
         )
-    etag = '"t-' + hashlib.sha256(thumbnail.data).hexdigest()[:24] + '"'
+    etag = etag_for(thumbnail.data)
     return CachedThumbnail(OK, name, None, content_type, thumbnail.data, etag)
+
+
+def etag_for(data: bytes, variant_key: str = "") -> str:
+    digest = hashlib.sha256(variant_key.encode() + data).hexdigest()[:24]
+    return f'"t-{digest}"'
 
 
 def start_thumbnailer(datasette, state, plugin_config: dict) -> Thumbnailer:

@@ -18,6 +18,7 @@ from ..errors import HTTPError
 from ..registry import FileRow
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, read_body
+from ..thumbnails.pillow import PillowGenerator
 
 log = logging.getLogger("datasette_files")
 
@@ -202,7 +203,51 @@ def file_json(datasette, file: FileRow) -> dict:
         "url": files_path(datasette, file.id),
         "download_url": files_path(datasette, file.id, "download"),
         "thumbnail_url": files_path(datasette, file.id, "thumbnail"),
+        "thumbnail_srcset": thumbnail_srcset(datasette, file),
     }
+
+
+def thumbnail_sizes(datasette) -> tuple[int, ...]:
+    thumbnailer = get_state(datasette).thumbnailer
+    return thumbnailer.settings.sizes if thumbnailer is not None else ()
+
+
+def thumbnail_srcset(datasette, file: FileRow) -> str:
+    """``srcset`` for the thumbnail: one ``?w=`` variant per allowed size."""
+    url = files_path(datasette, file.id, "thumbnail")
+    return ", ".join(f"{url}?w={size} {size}w" for size in thumbnail_sizes(datasette))
+
+
+def preview_srcset(datasette, file: FileRow) -> str | None:
+    """``srcset`` for an image's preview on its page: the variants narrower
+    than the image, then the image itself.
+
+    Only for an image whose width and height are recorded (a ``w``
+    descriptor must be the width the variant really has, and a ``contain``
+    variant of a tall image is narrower than its box), that the built-in
+    generator takes and that is within the byte and pixel limits. Otherwise
+    None: the browser loads the original, as it would without variants.
+    """
+    thumbnailer = get_state(datasette).thumbnailer
+    if thumbnailer is None or not file.width or not file.height:
+        return None
+    policy = thumbnailer.policy
+    if (
+        not PillowGenerator().accepts(file)
+        or (file.size or 0) > policy.max_bytes
+        or file.width * file.height > policy.max_pixels
+    ):
+        return None
+    url = files_path(datasette, file.id, "thumbnail")
+    candidates = []
+    for size in thumbnailer.settings.sizes:
+        # What ?w=size (a size x size box, contain) comes out as.
+        width = round(file.width * min(size / file.width, size / file.height))
+        if width < file.width:
+            candidates.append(f"{url}?w={size} {width}w")
+    download = files_path(datasette, file.id, "download")
+    candidates.append(f"{download} {file.width}w")
+    return ", ".join(candidates)
 
 
 def human_size(size: int | None) -> str:

@@ -28,6 +28,7 @@ from .common import (
     human_size,
     json_error,
     json_view,
+    preview_srcset,
     read_json,
 )
 
@@ -96,6 +97,7 @@ async def file_page_view(request, datasette):
                 "same_hash": [file_json(datasette, other) for other in same_hash],
                 "is_image": (row.content_type or "").startswith("image/")
                 and row.content_type != "image/svg+xml",
+                "preview_srcset": preview_srcset(datasette, row),
             },
             request=request,
         )

@@ -1,6 +1,8 @@
 """GET /-/files/{file_id}/thumbnail: the cached thumbnail, or the type icon.
 
-Visible to whoever may browse the file. A thumbnail not made yet is made on
+``?w=&h=&fit=&format=`` asks for a sized variant (sizes from the
+``thumbnail_sizes`` allowlist); anything else is a 400 naming the allowed
+values. Visible to whoever may browse the file. A thumbnail not made yet is made on
 demand (waiting up to ``thumbnail_wait`` seconds); until it exists, or when
 the file gets none, the answer is the file's SVG type icon. Both carry an
 ETag, and a matching ``If-None-Match`` gets a 304.
@@ -13,9 +15,11 @@ import logging
 
 from datasette import Response
 
+from ..errors import HTTPError
 from ..icons import type_icon_svg
 from ..state import get_state
 from ..thumbnails.cache import OK
+from ..thumbnails.policy import VariantError
 from .common import json_view
 from .files import browsable_file
 
@@ -54,8 +58,13 @@ def image_response(request, body: bytes, content_type: str, etag: str, cache: st
 @json_view
 async def thumbnail_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    thumbnailer = get_state(datasette).thumbnailer
     try:
-        entry, final = await get_state(datasette).thumbnailer.current(row)
+        variant = thumbnailer.settings.parse_variant(request.args)
+    except VariantError as ex:
+        raise HTTPError(400, str(ex)) from None
+    try:
+        entry, final = await thumbnailer.current(row, variant)
     except Exception:  # noqa: BLE001 - the icon is always a valid answer
         log.exception("datasette-files: thumbnail lookup for %s failed", row.id)
         entry, final = None, False
