@@ -11,6 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import Enum
 
 MIGRATIONS = [
     (
@@ -202,6 +203,24 @@ FILE_COLUMNS = (
 )
 
 
+class TextEnum(str, Enum):
+    """A ``str`` enum: stored, bound as an SQL parameter and printed as its
+    value (``enum.StrEnum`` arrived in Python 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class PendingStatus(TextEnum):
+    """Where a pending upload (a ``files_pending`` row) stands."""
+
+    PREPARED = "prepared"  # instructions handed out, no bytes yet
+    UPLOADING = "uploading"  # bytes streaming through the proxy
+    UPLOADED = "uploaded"  # proxy upload received, not yet completed
+    COMPLETING = "completing"  # the file row is being created
+    ABORTING = "aborting"  # being cancelled; its partial object is removed
+
+
 def utcnow_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -244,7 +263,7 @@ class PendingUpload:
     size: int
     actor_id: str | None
     mode: str
-    status: str
+    status: PendingStatus
     state: dict
     content_hash: str | None
     created_at: str
@@ -254,6 +273,7 @@ class PendingUpload:
     def from_row(cls, row) -> PendingUpload:
         values = dict(row)
         values["state"] = json.loads(values.get("state") or "{}")
+        values["status"] = PendingStatus(values["status"])
         return cls(**{key: values[key] for key in cls.__dataclass_fields__})
 
 
@@ -423,7 +443,10 @@ class Registry:
         return PendingUpload.from_row(row) if row else None
 
     async def claim_pending(
-        self, pending_id: str, from_statuses: tuple[str, ...], to_status: str
+        self,
+        pending_id: str,
+        from_statuses: tuple[PendingStatus, ...],
+        to_status: PendingStatus,
     ) -> bool:
         """Move a pending upload between states; False if someone else did."""
         placeholders = ", ".join("?" for _ in from_statuses)
@@ -439,13 +462,13 @@ class Registry:
         return await self.db.execute_write_fn(run)
 
     async def mark_uploaded(
-        self, pending_id: str, content_hash: str, from_status: str
+        self, pending_id: str, content_hash: str, from_status: PendingStatus
     ) -> bool:
         def run(conn):
             cursor = conn.execute(
-                "UPDATE files_pending SET status = 'uploaded', content_hash = ? "
+                "UPDATE files_pending SET status = ?, content_hash = ? "
                 "WHERE id = ? AND status = ?",
-                [content_hash, pending_id, from_status],
+                [PendingStatus.UPLOADED, content_hash, pending_id, from_status],
             )
             return cursor.rowcount == 1
 
@@ -465,12 +488,12 @@ class Registry:
                     "INSERT INTO files_completed_uploads "
                     "(token_hash, source_slug, actor_id, expires_at) "
                     "SELECT token_hash, source_slug, actor_id, expires_at "
-                    "FROM files_pending WHERE id = ? AND status = 'completing'",
-                    [pending_id],
+                    "FROM files_pending WHERE id = ? AND status = ?",
+                    [pending_id, PendingStatus.COMPLETING],
                 )
                 cursor = conn.execute(
-                    "DELETE FROM files_pending WHERE id = ? AND status = 'completing'",
-                    [pending_id],
+                    "DELETE FROM files_pending WHERE id = ? AND status = ?",
+                    [pending_id, PendingStatus.COMPLETING],
                 )
                 if cursor.rowcount != 1:
                     return False
@@ -519,7 +542,9 @@ class Registry:
         )
         return [PendingUpload.from_row(row) for row in rows]
 
-    async def stale_pending(self, statuses: tuple[str, ...]) -> list[PendingUpload]:
+    async def stale_pending(
+        self, statuses: tuple[PendingStatus, ...]
+    ) -> list[PendingUpload]:
         placeholders = ", ".join("?" for _ in statuses)
         rows = await self.db.execute(
             f"SELECT * FROM files_pending WHERE status IN ({placeholders})",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from datasette.utils import StartupError
 
-from .base import Storage, StorageConfigError, StorageUnavailable
+from .base import GetSecret, Storage, StorageConfigError, StorageUnavailable
 from .compat import StorageCalls, call_shapes
 from .hookspecs import hook_results, plugin_failed
 
@@ -32,6 +32,11 @@ class SourceUnavailable(Exception):
     """The source's backend cannot be reached right now."""
 
 
+async def no_secrets(name: str) -> str | None:
+    """The secret getter of a source built outside startup: knows none."""
+    return None
+
+
 @dataclass
 class Source:
     """One configured source and whether its backend is usable."""
@@ -40,7 +45,7 @@ class Source:
     storage_type: str
     config: dict
     storage: Storage
-    get_secret: object = None
+    get_secret: GetSecret = no_secrets
     ready: bool = False
     error: str | None = None
     last_attempt: float = 0.0

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from datasette.utils import StartupError
 
 from .registry import Registry
 from .sources import CONNECT_TIMEOUT, RETRY_SECONDS, Source, SourceUnavailable
+
+if TYPE_CHECKING:
+    # These modules take a FilesState themselves: imported for types only.
+    from .compat import StorageCalls
+    from .hashing import Hasher
+    from .imports.runner import ImportManager
+    from .thumbnails.service import Thumbnailer
 
 log = logging.getLogger("datasette_files")
 
@@ -39,8 +48,13 @@ def seconds_setting(
             value = float(value)
         except ValueError:
             pass
-    valid = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not valid or value != value or value < 0 or (value == 0 and not allow_zero):
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or value != value
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
         kind = "a number of seconds, 0 or more" if allow_zero else "a positive number"
         raise StartupError(f"datasette-files: '{key}' must be {kind}")
     return float(value)
@@ -91,15 +105,15 @@ class FilesState:
     settings: Settings
     sources: dict[str, Source] = field(default_factory=dict)
     internal_is_temporary: bool = False
-    sweeper: object = None
-    hasher: object = None
-    thumbnailer: object = None
-    imports: object = None
+    sweeper: asyncio.Task | None = None
+    hasher: Hasher | None = None
+    thumbnailer: Thumbnailer | None = None
+    imports: ImportManager | None = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)
 
-    async def storage_for(self, slug: str):
+    async def storage_for(self, slug: str) -> StorageCalls:
         source = self.sources.get(slug)
         if source is None:
             raise SourceUnavailable(f"Source '{slug}' is not configured")

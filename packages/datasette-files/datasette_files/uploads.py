@@ -36,14 +36,14 @@ from .filenames import (
     validate_filename,
 )
 from .hashing import SHA256_PREFIX, StreamHasher, recorded_hash
-from .registry import FileRow, PendingUpload, utcnow_iso
+from .registry import FileRow, PendingStatus, PendingUpload, utcnow_iso
 from .sources import Source
 
 log = logging.getLogger("datasette_files")
 
 MAX_TOKEN_LENGTH = 128
 MAX_PARTS_PER_REQUEST = 100
-PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting")
+PENDING_STATUSES = tuple(PendingStatus)
 
 
 class UploadError(Exception):
@@ -132,7 +132,7 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
         size=request.size,
         actor_id=actor_id(actor),
         mode="proxy" if instructions is None else "direct",
-        status="prepared",
+        status=PendingStatus.PREPARED,
         state=dict(instructions.state) if instructions else {},
         content_hash=None,
         created_at=utcnow_iso(),
@@ -174,7 +174,9 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
         raise UploadError(409, "This upload goes directly to the storage backend")
     # Before the claim: an unavailable backend must leave the token usable.
     storage = await source.ensure_ready()
-    if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
+    if not await state.registry.claim_pending(
+        pending.id, (PendingStatus.PREPARED,), PendingStatus.UPLOADING
+    ):
         raise UploadError(409, "This upload has already been sent")
     hasher = None
     if not storage.capabilities.hashes_uploads and (
@@ -188,18 +190,22 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
         )
     except BaseException:
         # The storage removed its partial data; let the client try again.
-        await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
+        await state.registry.claim_pending(
+            pending.id, (PendingStatus.UPLOADING,), PendingStatus.PREPARED
+        )
         raise
     # Without a hash here, complete hands the file to the background Hasher.
     if hasher is not None:
         content_hash = SHA256_PREFIX + (await hasher.digest()).hex()
     else:
         content_hash = recorded_hash(getattr(stored, "content_hash", None))
-    if not await state.registry.mark_uploaded(pending.id, content_hash, "uploading"):
+    if not await state.registry.mark_uploaded(
+        pending.id, content_hash, PendingStatus.UPLOADING
+    ):
         # Aborted (or swept) while the bytes were arriving.
         await storage.delete_file(pending.path)
         raise UploadError(409, "This upload was aborted")
-    pending.status = "uploaded"
+    pending.status = PendingStatus.UPLOADED
     pending.content_hash = content_hash
     return pending
 
@@ -263,19 +269,23 @@ async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
 async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
     """Verify the stored object and register it, exactly once."""
     pending = await lookup(state, source, actor, token)
-    if pending.mode == "proxy" and pending.status == "prepared":
+    if pending.mode == "proxy" and pending.status == PendingStatus.PREPARED:
         raise UploadError(409, "The file has not been uploaded yet")
-    if pending.status in ("uploading",):
+    if pending.status in (PendingStatus.UPLOADING,):
         raise UploadError(409, "The file is still being uploaded")
     previous = pending.status
     if not await state.registry.claim_pending(
-        pending.id, ("prepared", "uploaded"), "completing"
+        pending.id,
+        (PendingStatus.PREPARED, PendingStatus.UPLOADED),
+        PendingStatus.COMPLETING,
     ):
         raise UploadError(409, "This upload is already being completed")
     try:
         file = await verify(source, pending, parts)
     except BaseException:
-        await state.registry.claim_pending(pending.id, ("completing",), previous)
+        await state.registry.claim_pending(
+            pending.id, (PendingStatus.COMPLETING,), previous
+        )
         raise
     if not await state.registry.finish_upload(pending.id, file):
         raise UploadError(409, "This upload was completed or aborted concurrently")
@@ -342,7 +352,9 @@ async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
     already gone: a concurrent complete may have just registered the file,
     and then its bytes are no longer ours to delete.
     """
-    if not await state.registry.claim_pending(pending.id, PENDING_STATUSES, "aborting"):
+    if not await state.registry.claim_pending(
+        pending.id, PENDING_STATUSES, PendingStatus.ABORTING
+    ):
         return False
     if source is not None:
         try:
@@ -365,14 +377,18 @@ async def sweep(state, startup: bool = False) -> int:
         await state.hasher.sweep()
     if startup:
         # An abort the last process did not finish.
-        for pending in await state.registry.stale_pending(("aborting",)):
+        for pending in await state.registry.stale_pending((PendingStatus.ABORTING,)):
             await discard(state, state.source(pending.source_slug), pending)
             removed += 1
         # Nothing can be mid-transfer in a process that just started.
-        for pending in await state.registry.stale_pending(("uploading", "completing")):
+        for pending in await state.registry.stale_pending(
+            (PendingStatus.UPLOADING, PendingStatus.COMPLETING)
+        ):
             # A proxied upload being completed had all its bytes.
-            received = pending.mode == "proxy" and pending.status == "completing"
-            back = "uploaded" if received else "prepared"
+            received = (
+                pending.mode == "proxy" and pending.status == PendingStatus.COMPLETING
+            )
+            back = PendingStatus.UPLOADED if received else PendingStatus.PREPARED
             await state.registry.claim_pending(pending.id, (pending.status,), back)
     for source in state.sources.values():
         removed += await sweep_unfinished(state, source, startup)

@@ -8,12 +8,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..registry import utcnow_iso
+from ..registry import TextEnum, utcnow_iso
 
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
+
+class ImportStatus(TextEnum):
+    """Where an import job stands (column ``status``)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+QUEUED = ImportStatus.QUEUED
+RUNNING = ImportStatus.RUNNING
+DONE = ImportStatus.DONE
+FAILED = ImportStatus.FAILED
 UNFINISHED = (QUEUED, RUNNING)
 
 
@@ -24,7 +34,7 @@ class ImportJob:
     database_name: str
     table_name: str
     actor_id: str | None
-    status: str
+    status: ImportStatus
     options: dict
     rows_imported: int
     bytes_read: int
@@ -38,6 +48,7 @@ class ImportJob:
     def from_row(cls, row) -> ImportJob:
         values = dict(row)
         values["options"] = json.loads(values.get("options") or "{}")
+        values["status"] = ImportStatus(values["status"])
         return cls(**{key: values[key] for key in cls.__dataclass_fields__})
 
 

@@ -62,20 +62,30 @@ def _flag(plugin_config: dict, key: str, default: bool) -> bool:
     return value
 
 
-def _number(plugin_config: dict, key: str, default, kind=int, minimum=None):
+def _number(
+    plugin_config: dict, key: str, default, kind: type = int, minimum=None
+) -> int | float:
     value = plugin_config.get(key, default)
     if isinstance(value, str):
         try:
             value = kind(value)
         except ValueError:
             pass
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and kind is int:
-        ok = isinstance(value, int)
-    if not ok or (minimum is not None and value < minimum):
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or (kind is int and not isinstance(value, int))
+        or (minimum is not None and value < minimum)
+    ):
         expected = "an integer" if kind is int else "a number"
         bound = "" if minimum is None else f" of at least {minimum}"
         raise StartupError(f"datasette-files: '{key}' must be {expected}{bound}")
+    return value
+
+
+def _integer(plugin_config: dict, key: str, default: int, minimum: int) -> int:
+    value = _number(plugin_config, key, default, kind=int, minimum=minimum)
+    assert isinstance(value, int)  # _number refused anything else
     return value
 
 
@@ -131,23 +141,23 @@ class ThumbnailSettings:
                 "datasette-files: 'thumbnail_format' must be one of "
                 + ", ".join(FORMATS)
             )
-        quality = _number(plugin_config, "thumbnail_quality", 80, minimum=1)
+        quality = _integer(plugin_config, "thumbnail_quality", 80, minimum=1)
         if quality > 100:
             raise StartupError("datasette-files: 'thumbnail_quality' must be 1-100")
-        size = _number(plugin_config, "thumbnail_size", 256, minimum=16)
+        size = _integer(plugin_config, "thumbnail_size", 256, minimum=16)
         if size > 4096:
             raise StartupError("datasette-files: 'thumbnail_size' must be 16-4096")
         policy = ThumbnailPolicy(
             size=size,
             format=fmt,
             quality=quality,
-            max_bytes=_number(
+            max_bytes=_integer(
                 plugin_config, "thumbnail_max_bytes", 32 * MIB, minimum=1
             ),
-            max_pixels=_number(
+            max_pixels=_integer(
                 plugin_config, "thumbnail_max_pixels", 50_000_000, minimum=1
             ),
-            memory_limit=_number(
+            memory_limit=_integer(
                 plugin_config, "thumbnail_memory_limit", 512 * MIB, minimum=64 * MIB
             ),
             timeout=_number(

@@ -90,7 +90,7 @@ class Thumbnailer:
         """
         file = self._file(row)
         generator = await self.generator_for(file) if file is not None else None
-        if generator is None:
+        if file is None or generator is None:
             return await self.cache.get(row.id, ADOPTED_KEY), True
         entry = await self.cache.get(row.id, self.cache_key(generator))
         if entry is None or not entry.is_current(time.time()):

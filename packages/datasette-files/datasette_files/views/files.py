@@ -17,6 +17,7 @@ from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
 from ..search import browsable_files_by_id
+from ..sources import Source
 from ..state import get_state
 from ..uploads import call_storage
 from .common import (
@@ -50,6 +51,14 @@ async def browsable_file(request, datasette, file_id: str) -> FileRow:
     if not await can(datasette, request.actor, BROWSE, row.source_slug):
         raise ClientError(404, "File not found")
     return row
+
+
+def file_source(datasette, row: FileRow) -> Source:
+    """The source of a file ``browsable_file`` returned: configured."""
+    source = get_state(datasette).source(row.source_slug)
+    if source is None:
+        raise ClientError(404, "File not found")
+    return source
 
 
 @json_view
@@ -96,7 +105,7 @@ async def file_page_view(request, datasette):
 @json_view
 async def download_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
-    source = get_state(datasette).source(row.source_slug)
+    source = file_source(datasette, row)
     storage = await source.ensure_ready()
     capabilities = storage.capabilities
     if (
@@ -194,8 +203,10 @@ async def update_view(request, datasette):
         await registry.update_search_text(row.id, changes["search_text"])
     if "filename" in changes:
         await registry.update_filename(row.id, changes["filename"])
-    row = await registry.get_file(row.id)
-    return Response.json({"ok": True, "file": file_json(datasette, row)})
+    updated = await registry.get_file(row.id)
+    if updated is None:  # deleted meanwhile
+        raise ClientError(404, "File not found")
+    return Response.json({"ok": True, "file": file_json(datasette, updated)})
 
 
 @json_view
@@ -205,7 +216,7 @@ async def delete_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     if not await can(datasette, request.actor, DELETE, row.source_slug, row.id):
         raise ClientError(403, "You may not delete this file")
-    source = get_state(datasette).source(row.source_slug)
+    source = file_source(datasette, row)
     storage = await source.ensure_ready()
     if not storage.capabilities.can_delete:
         raise ClientError(400, f"Source '{row.source_slug}' does not support deletes")

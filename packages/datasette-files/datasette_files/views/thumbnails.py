@@ -54,12 +54,17 @@ def image_response(request, body: bytes, content_type: str, etag: str, cache: st
 @json_view
 async def thumbnail_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
+    thumbnailer = get_state(datasette).thumbnailer
     try:
-        entry, final = await get_state(datasette).thumbnailer.current(row)
+        if thumbnailer is None:
+            raise RuntimeError("the thumbnailer has not started")
+        entry, final = await thumbnailer.current(row)
     except Exception:  # noqa: BLE001 - the icon is always a valid answer
         log.exception("datasette-files: thumbnail lookup for %s failed", row.id)
         entry, final = None, False
     if entry is not None and entry.outcome == OK:
+        # An OK entry always carries its image.
+        assert entry.data is not None and entry.content_type and entry.etag
         # Not final: a thumbnail adopted from 0.1a3, shown until ours is made.
         return image_response(
             request,
