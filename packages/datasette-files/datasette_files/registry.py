@@ -462,7 +462,7 @@ class Registry:
         return await self.db.execute_write_fn(run)
 
     async def mark_uploaded(
-        self, pending_id: str, content_hash: str, from_status: PendingStatus
+        self, pending_id: str, content_hash: str | None, from_status: PendingStatus
     ) -> bool:
         def run(conn):
             cursor = conn.execute(

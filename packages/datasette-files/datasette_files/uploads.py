@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from ulid import ULID
 
@@ -38,6 +39,9 @@ from .filenames import (
 from .hashing import SHA256_PREFIX, StreamHasher, recorded_hash
 from .registry import FileRow, PendingStatus, PendingUpload, utcnow_iso
 from .sources import Source
+
+if TYPE_CHECKING:
+    from .state import FilesState
 
 log = logging.getLogger("datasette_files")
 
@@ -98,7 +102,7 @@ class PrepareRequest:
         return cls(filename, content_type, size, direct)
 
 
-async def prepare(state, source: Source, actor, body: object) -> dict:
+async def prepare(state: FilesState, source: Source, actor, body: object) -> dict:
     """Validate, create the pending row, and say how to send the bytes."""
     request = PrepareRequest.parse(body)
     storage = await source.ensure_ready()
@@ -147,7 +151,9 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
     }
 
 
-async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
+async def lookup(
+    state: FilesState, source: Source, actor, token: object
+) -> PendingUpload:
     """The pending upload for ``token``, checked against source and actor."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise UploadError(400, "upload_token is missing or malformed")
@@ -167,7 +173,9 @@ async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
     return pending
 
 
-async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
+async def receive(
+    state: FilesState, source: Source, actor, token, stream
+) -> PendingUpload:
     """Stream a proxied upload's bytes into the storage."""
     pending = await lookup(state, source, actor, token)
     if pending.mode != "proxy":
@@ -238,7 +246,9 @@ async def enforce_size(
         )
 
 
-async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
+async def part_urls(
+    state: FilesState, source: Source, actor, token, part_numbers
+) -> dict:
     pending = await lookup(state, source, actor, token)
     if pending.mode != "direct" or "upload_id" not in pending.state:
         raise UploadError(409, "This upload is not a multipart upload")
@@ -266,7 +276,9 @@ async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
     return {str(number): url for number, url in urls.items()}
 
 
-async def complete(state, source: Source, actor, token, parts=None) -> FileRow:
+async def complete(
+    state: FilesState, source: Source, actor, token, parts=None
+) -> FileRow:
     """Verify the stored object and register it, exactly once."""
     pending = await lookup(state, source, actor, token)
     if pending.mode == "proxy" and pending.status == PendingStatus.PREPARED:
@@ -337,13 +349,15 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
     )
 
 
-async def abort(state, source: Source, actor, token) -> None:
+async def abort(state: FilesState, source: Source, actor, token) -> None:
     pending = await lookup(state, source, actor, token)
     if not await discard(state, source, pending):
         raise UploadError(409, "This upload was completed or aborted concurrently")
 
 
-async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
+async def discard(
+    state: FilesState, source: Source | None, pending: PendingUpload
+) -> bool:
     """Mark the pending row "aborting" (stopping in-flight uploads and
     completes), remove the data, then the row.
 
@@ -366,7 +380,7 @@ async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
     return True
 
 
-async def sweep(state, startup: bool = False) -> int:
+async def sweep(state: FilesState, startup: bool = False) -> int:
     """Remove expired pending uploads and partial data no upload owns."""
     removed = 0
     await state.registry.forget_completed(time.time())
@@ -395,7 +409,7 @@ async def sweep(state, startup: bool = False) -> int:
     return removed
 
 
-async def sweep_unfinished(state, source: Source, startup: bool) -> int:
+async def sweep_unfinished(state: FilesState, source: Source, startup: bool) -> int:
     """Abort backend-side partial uploads (temp files, multipart uploads)
     that no pending upload owns.
 

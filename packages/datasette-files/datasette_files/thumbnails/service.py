@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from datasette.utils import await_me_maybe
 
@@ -38,6 +39,9 @@ from .generators import (
 from .pillow import PillowGenerator
 from .policy import ThumbnailSettings
 
+if TYPE_CHECKING:
+    from ..state import FilesState
+
 log = logging.getLogger("datasette_files")
 
 # Only raster types a browser shows as an image, never scriptable ones (SVG).
@@ -51,7 +55,9 @@ MAX_COOLDOWN = 24 * 3600
 class Thumbnailer:
     """Schedules generation and answers "what is this file's thumbnail?"."""
 
-    def __init__(self, state, settings: ThumbnailSettings, generators, concurrency):
+    def __init__(
+        self, state: FilesState, settings: ThumbnailSettings, generators, concurrency
+    ):
         self.state = state
         self.settings = settings
         self.policy = settings.policy
@@ -225,7 +231,7 @@ def checked(thumbnail, name: str) -> CachedThumbnail:
     return CachedThumbnail(OK, name, None, content_type, thumbnail.data, etag)
 
 
-def start_thumbnailer(datasette, state, plugin_config: dict) -> Thumbnailer:
+def start_thumbnailer(datasette, state: FilesState, plugin_config: dict) -> Thumbnailer:
     """The Thumbnailer for this Datasette: settings, then every generator."""
     return Thumbnailer(
         state,
