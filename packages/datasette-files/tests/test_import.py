@@ -20,7 +20,6 @@ from datasette_files import filesystem
 from datasette_files.imports import csvstream
 from datasette_files.imports.csvstream import LineReader, read_records
 from import_helpers import (
-    ALICE,
     BOB,
     alice_can_import,
     import_file,
@@ -30,6 +29,7 @@ from import_helpers import (
     table_rows,
     wait_for_job,
 )
+from testkit import ALICE
 
 TYPED_CSV = (
     b"id,price,name,zip,notes,empty\n"
