@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from testkit import stop_process
 
 ROOT = Path(__file__).resolve().parent
 SEAWEEDFS_DIR = ROOT / "seaweedfs"
@@ -172,12 +173,7 @@ class SeaweedFS:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
+        stop_process(process, STOP_TIMEOUT)
         self._remove_sockets()
 
     def client(self):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: installs uv, Chromium, npm and
-# Biome if missing, syncs the workspace, checks lint (Python and JavaScript),
-# runs pytest.
-#   bash test.sh            quick + browser + integration tests
-#   bash test.sh --slow     also the long stress cases (marker "slow")
+# Biome if missing, syncs the workspace, checks lint (Python and JavaScript)
+# and types, runs pytest.
+#   bash test.sh            lint, pyright, quick + browser + integration tests
+#   bash test.sh --slow     also the long stress cases (marker "slow"), serially
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -41,10 +41,23 @@ uv sync --all-packages --quiet
 uv run ruff check .
 uv run ruff format --check .
 "$biome" lint --error-on-warnings
+uv run pyright
 
-marker="not slow"
+slow=""
 if [ "${1:-}" = "--slow" ]; then
-    marker=""
+    slow=1
     shift
 fi
-exec uv run pytest -m "$marker" -q -ra "$@"
+# The quick tests run in parallel, one file per worker at a time (each worker
+# has its own SeaweedFS, ports and tmp dirs). PYTEST_WORKERS=0 runs serially.
+workers="${PYTEST_WORKERS:-auto}"
+parallel=()
+if [ "$workers" != "0" ]; then
+    parallel=(-n "$workers" --dist loadfile)
+fi
+if [ -z "$slow" ]; then
+    exec uv run pytest -m "not slow" -q -ra "${parallel[@]}" "$@"
+fi
+uv run pytest -m "not slow" -q -ra "${parallel[@]}" "$@"
+# The stress cases measure timings under load: alone, one at a time.
+exec uv run pytest -m slow -q -ra "$@"

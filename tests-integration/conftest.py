@@ -25,13 +25,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from servers import (
-    ALICE,
-    MB,
-    CountingRelay,
-    DatasetteServer,
-    sha256_file,
-)
+from servers import MB, DatasetteServer, sha256_file
+from testkit import ALICE, CountingRelay
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

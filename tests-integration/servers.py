@@ -7,21 +7,19 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import yaml
 from datasette.app import Datasette
+from testkit import ALICE, stop_process
 
 MB = 1024 * 1024
-ALICE = {"id": "alice"}
 DATASETTE = str(Path(sys.executable).parent / "datasette")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -209,14 +207,7 @@ class DatasetteServer:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL: this process only, by its PID."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
+        stop_process(process, STOP_TIMEOUT)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no shutdown hooks run."""
@@ -231,77 +222,3 @@ class DatasetteServer:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-class CountingRelay:
-    """A TCP relay in front of a Datasette server that counts every byte
-    clients send to it: proof of what did (not) pass through Datasette.
-
-    (``/proc/<pid>/io`` cannot tell: ``rchar`` counts ``read()`` but not the
-    ``recv()`` that asyncio reads sockets with.)
-
-    Has the server's ``url()``, ``origin``, ``log_in()``, so ``open_page``
-    can browse through it.
-    """
-
-    def __init__(self, server: DatasetteServer):
-        self.server = server
-        self.received = 0
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        return self.origin + self.server.base_url.rstrip("/") + path
-
-    def log_in(self, context, actor: dict) -> None:
-        cookie = {
-            "name": "ds_actor",
-            "value": self.server.cookie(actor),
-            "url": self.origin,
-        }
-        context.add_cookies([cookie])
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.server.port))
-            with self._lock:
-                self._sockets += [client, upstream]
-            threading.Thread(
-                target=self._pump, args=(client, upstream, True), daemon=True
-            ).start()
-            threading.Thread(
-                target=self._pump, args=(upstream, client, False), daemon=True
-            ).start()
-
-    def _pump(self, source, target, to_server: bool) -> None:
-        try:
-            while data := source.recv(256 * 1024):
-                if to_server:
-                    with self._lock:
-                        self.received += len(data)
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._listener.close()
-        with self._lock:
-            for sock in self._sockets:
-                sock.close()

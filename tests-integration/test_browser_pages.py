@@ -7,10 +7,11 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from testkit import ALICE
 
 pytestmark = pytest.mark.browser
 
-ALICE = {"id": "alice"}
+
 VIEWER = {"id": "viewer"}
 BOB = {"id": "bob"}
 

@@ -20,21 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import secrets
-import threading
 import time
-from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import boto3
 import httpx
 import pytest
 from botocore.config import Config
-from servers import ALICE, MB, client_limits
+from servers import MB, client_limits
+from testkit import ALICE, LoopbackBroker
 
 TEMP_PREFIX = ".datasette-files-tmp-"
 PLUGINS_DIR = Path(__file__).parent / "plugins"
@@ -287,6 +283,13 @@ def faults(tmp_path):
         def thaw(self) -> None:
             self.clock_file.write_text("")
 
+        def frozen_reads(self) -> int:
+            """How often the server has read the frozen clock so far."""
+            try:
+                return int(self.clock_file.with_name("clock.reads").read_text())
+            except (FileNotFoundError, ValueError):
+                return 0
+
     return Faults()
 
 
@@ -331,84 +334,13 @@ def make_s3_source():
     return s3_source
 
 
-class Broker:
-    """A credentials broker on 127.0.0.1 whose behaviour a test switches:
-    ``mode`` is "up", "error" (HTTP 500) or "hang" (answers after
-    ``hang_seconds``, past the client's timeout). Credentials live
-    ``lifetime`` seconds and alternate between SeaweedFS identities."""
-
-    secret = "reliability-broker-secret"  # noqa: S105 - a test value
+class Broker(LoopbackBroker):
+    """The loopback broker (``testkit``) with this suite's secret."""
 
     def __init__(self, key_pairs, folder: str, lifetime: float = 3.0):
-        self.key_pairs = key_pairs
-        self.folder = folder
-        self.lifetime = lifetime
-        self.mode = "up"
-        self.hang_seconds = 12.0
-        self.calls: list[tuple[float, str]] = []
-        self.active = 0
-        self.most_active = 0
-        self._lock = threading.Lock()
-        broker = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("content-length", 0))
-                form = parse_qs(self.rfile.read(length).decode())
-                mode = broker.mode
-                # A hung call stays open after the client gave up on it;
-                # only calls the client is still waiting on count as active.
-                counted = mode != "hang"
-                with broker._lock:
-                    broker.calls.append((time.monotonic(), mode))
-                    broker.active += counted
-                    broker.most_active = max(broker.most_active, broker.active)
-                    number = len(broker.calls)
-                try:
-                    if mode == "hang":
-                        time.sleep(broker.hang_seconds)
-                    if mode == "error":
-                        self._answer(500, {"error": "broker failure"})
-                    elif form.get("secret") != [broker.secret]:
-                        self._answer(403, {"error": "bad secret"})
-                    else:
-                        self._answer(200, broker.credentials(number))
-                except OSError:
-                    pass  # the client gave up on a hanging call
-                finally:
-                    with broker._lock:
-                        broker.active -= counted
-
-            def _answer(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/credentials"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def credentials(self, number: int) -> dict:
-        access_key, secret_key = self.key_pairs[number % len(self.key_pairs)]
-        expires = datetime.now(timezone.utc) + timedelta(seconds=self.lifetime)
-        return {
-            "AccessKeyId": access_key,
-            "SecretAccessKey": secret_key,
-            "SessionToken": "",
-            "Expiration": expires.isoformat(timespec="milliseconds"),
-            "S3Folder": self.folder,
-        }
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(
+            key_pairs, folder, lifetime, secret="reliability-broker-secret"
+        )
 
 
 @pytest.fixture

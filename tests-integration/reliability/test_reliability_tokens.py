@@ -77,9 +77,14 @@ async def test_sweep_at_and_after_expiry(server, faults, files_client, eventuall
         assert (await client.send(prepared, b"abc")).status_code == 200
         moment = expires_at(server, prepared["file_id"])
 
-        # The sweep runs every second; at the expiry instant the row stays.
+        # At the expiry instant the row stays. The sweep runs every second
+        # and reads the clock twice per run: four reads of the frozen clock
+        # mean a whole sweep ran at that instant and the next one began.
+        reads = faults.frozen_reads()
         faults.freeze(moment)
-        await asyncio.sleep(2.5)
+        await eventually(
+            lambda: faults.frozen_reads() >= reads + 4, 15, "a sweep at the instant"
+        )
         assert len(server.pending_uploads()) == 1
         faults.freeze(moment + 0.001)
         await eventually(lambda: server.pending_uploads() == [], 15, "the sweep")

@@ -180,6 +180,8 @@ class S3Connection:
             if held is not None:
                 yield Target(handle.client, held.bucket, held.prefix)
             else:
+                # parse_config requires a bucket when there is no broker.
+                assert self.config.bucket is not None
                 yield Target(handle.client, self.config.bucket, self.config.prefix)
         finally:
             handle.users -= 1
@@ -251,8 +253,9 @@ class S3Connection:
             response_checksum_validation="when_required",
         )
         stack = AsyncExitStack()
+        # aioboto3's client() is an async context manager its stubs miss.
         client = await stack.enter_async_context(
-            self._session.client(
+            self._session.client(  # pyright: ignore[reportArgumentType]
                 "s3",
                 region_name=config.region,
                 endpoint_url=config.endpoint_url,

@@ -72,8 +72,11 @@ class CredentialsBroker:
         *,
         now: Callable[[], datetime] | None = None,
         total_timeout: float = TOTAL_TIMEOUT,
+        retry_after: timedelta = RETRY_AFTER,
     ):
         self._url = url
+        # After a failed refresh, how long until the broker is asked again.
+        self.retry_after = retry_after
         self._secret = secret
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._total_timeout = total_timeout
@@ -127,7 +130,7 @@ class CredentialsBroker:
             now = self._now()
             if current is not None and now < current.refresh_at:
                 return current
-            if self._last_failure and now < self._last_failure[0] + RETRY_AFTER:
+            if self._last_failure and now < self._last_failure[0] + self.retry_after:
                 # The broker failed a moment ago: don't ask again yet.
                 if current is not None and now < current.expiration:
                     return current

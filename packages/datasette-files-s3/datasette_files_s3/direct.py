@@ -8,6 +8,8 @@ for presigned part URLs, PUTs the parts, and sends back their ETags.
 from __future__ import annotations
 
 import math
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 from datasette_files.base import (
@@ -17,7 +19,8 @@ from datasette_files.base import (
     UploadVerificationError,
 )
 
-from .client import check_path, error_code, is_missing, s3_errors
+from .client import Target, check_path, error_code, is_missing, s3_errors
+from .config import S3Config
 from .headers import checked_content_type, iso
 from .multipart import check_part_numbers, check_parts, part_size_for
 
@@ -25,6 +28,13 @@ from .multipart import check_part_numbers, check_parts, part_size_for
 class DirectUploads:
     """The direct-upload half of ``S3Storage`` (needs its ``_lease``,
     ``_config`` and ``_expires``)."""
+
+    if TYPE_CHECKING:
+        _config: S3Config
+
+        def _lease(self) -> AbstractAsyncContextManager[Target]: ...
+
+        def _expires(self, expires_in: int) -> int: ...
 
     async def prepare_upload(
         self,

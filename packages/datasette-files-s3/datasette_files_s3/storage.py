@@ -43,7 +43,8 @@ CHUNK_SIZE = 1024 * 1024
 class S3Storage(DirectUploads, Storage):
     """Files in an S3 (or S3-compatible) bucket, under an optional prefix."""
 
-    storage_type = "s3"
+    # A class attribute, read from the class when storage types are found.
+    storage_type = "s3"  # pyright: ignore[reportAssignmentType]
 
     def __init__(self):
         self._config = S3Config()
@@ -75,6 +76,8 @@ class S3Storage(DirectUploads, Storage):
                     "s3 source: bucket and prefix are ignored with "
                     "credentials_url; the broker's S3Folder decides them"
                 )
+            # parse_config and resolve_secrets refuse a broker without both.
+            assert parsed.credentials_url and parsed.credentials_url_secret
             broker = CredentialsBroker(
                 parsed.credentials_url, parsed.credentials_url_secret
             )
@@ -243,7 +246,7 @@ class S3Storage(DirectUploads, Storage):
                 filename or posixpath.basename(path)
             )
         }
-        if is_content_type(content_type):
+        if content_type is not None and is_content_type(content_type):
             params["ResponseContentType"] = content_type
         async with self._lease() as s3:
             params.update(Bucket=s3.bucket, Key=s3.key(path))

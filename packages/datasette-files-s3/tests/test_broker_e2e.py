@@ -3,14 +3,10 @@ real SeaweedFS: credentials expire every few seconds, the broker alternates
 between two SeaweedFS identities, and uploads carry on across refreshes."""
 
 import asyncio
-import json
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
-from urllib.parse import parse_qs
 
 import pytest
 import pytest_asyncio
@@ -18,6 +14,7 @@ from datasette.app import Datasette
 from datasette_files import sources
 from datasette_files.base import StorageUnavailable
 from datasette_files_s3 import S3Storage
+from testkit import LoopbackBroker
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,78 +24,16 @@ BUCKET = "broker-e2e"
 RETRY_INTERVAL = 30
 
 
-class Broker:
-    """Hands out SeaweedFS key pairs that 'expire' ``lifetime`` seconds on."""
-
-    def __init__(self, key_pairs, folder, lifetime=3.0):
-        self.key_pairs = key_pairs
-        self.folder = folder
-        self.lifetime = lifetime
-        self.calls = 0
-        self.active = 0
-        self.most_active = 0
-        self.failing = False
-        self.issued = []
-        self._lock = threading.Lock()
-        broker = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("content-length", 0))
-                form = parse_qs(self.rfile.read(length).decode())
-                with broker._lock:
-                    broker.calls += 1
-                    broker.active += 1
-                    broker.most_active = max(broker.most_active, broker.active)
-                    number = broker.calls
-                try:
-                    time.sleep(0.05)  # widen the window for overlapping calls
-                    if broker.failing:
-                        self._answer(503, {"error": "down for maintenance"})
-                    elif form.get("secret") != [BROKER_SECRET]:
-                        self._answer(403, {"error": "bad secret"})
-                    else:
-                        self._answer(200, broker.credentials(number))
-                finally:
-                    with broker._lock:
-                        broker.active -= 1
-
-            def _answer(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/api/s3-credentials"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def credentials(self, number):
-        access_key, secret_key = self.key_pairs[number % len(self.key_pairs)]
-        self.issued.append(access_key)
-        expires = datetime.now(timezone.utc) + timedelta(seconds=self.lifetime)
-        return {
-            "AccessKeyId": access_key,
-            "SecretAccessKey": secret_key,
-            # SeaweedFS refuses session tokens it did not mint, and these are
-            # long-lived keys: the broker sends an empty token.
-            "SessionToken": "",
-            "Expiration": expires.isoformat(timespec="milliseconds"),
-            "S3Folder": self.folder,
-        }
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+def Broker(key_pairs, folder, lifetime=3.0):
+    """The loopback broker: 503 while failing, every call held 50 ms open."""
+    return LoopbackBroker(
+        key_pairs,
+        folder,
+        lifetime,
+        secret=BROKER_SECRET,
+        error_status=503,
+        delay=0.05,
+    )
 
 
 async def no_secrets(name):
@@ -151,7 +86,8 @@ async def test_uploads_continue_across_refreshes(brokered, seaweedfs):
     deadline = time.monotonic() + 7
     written = []
     round_number = 0
-    while time.monotonic() < deadline:
+    # Until the credentials have been refreshed twice under running uploads.
+    while len(broker.calls) < 3 and time.monotonic() < deadline:
         names = [f"round-{round_number}/file-{i}.txt" for i in range(8)]
         # Many concurrent operations, often right at a refresh.
         await asyncio.gather(
@@ -167,18 +103,18 @@ async def test_uploads_continue_across_refreshes(brokered, seaweedfs):
         await asyncio.sleep(0.2)
 
     # A multipart upload slow enough to span at least one refresh.
-    calls_before = broker.calls
+    calls_before = len(broker.calls)
     total = 3 * 5 * MiB + 3
     stored = await storage.receive_upload(
         "slow/multipart.bin", slow_stream(total, pause=0.15), "application/x-test"
     )
     assert stored.size == total
-    assert broker.calls > calls_before
+    assert len(broker.calls) > calls_before
     metadata = await storage.get_file_metadata("slow/multipart.bin")
     assert metadata.size == total
     assert metadata.metadata["etag"].endswith("-4")
 
-    assert broker.calls >= 4, broker.calls
+    assert len(broker.calls) >= 4, len(broker.calls)
     assert broker.most_active == 1
     assert set(broker.issued) == {pair[0] for pair in seaweedfs.key_pairs}
     # A fresh client per credential set, the old ones closed.
@@ -202,6 +138,9 @@ async def test_broker_outage_keeps_valid_credentials_then_fails_then_recovers(
 ):
     broker, storage, team = brokered
     await storage.receive_upload("a.txt", chunks(b"a"), "text/plain")
+    # No pause between attempts after a failure (the back-off itself is
+    # tested with a fake clock in test_credentials.py).
+    storage._connection.broker.retry_after = timedelta(0)
     broker.failing = True
     # Within the credentials' lifetime the source keeps working.
     credentials = storage._connection.broker.current
@@ -215,7 +154,6 @@ async def test_broker_outage_keeps_valid_credentials_then_fails_then_recovers(
     assert BROKER_SECRET not in str(info.value)
     # And it recovers by itself when the broker does.
     broker.failing = False
-    await asyncio.sleep(2.1)  # the broker client's retry pause
     await storage.check_available()
     assert await storage.read_file("a.txt") == b"a"
 
@@ -298,11 +236,11 @@ async def burst_of_prepares(ds, count: int) -> list:
 
 async def test_a_burst_during_reconnection_shares_one_broker_call(brokered_ds):
     broker, ds, clock = brokered_ds
-    assert broker.calls == 1  # startup's attempt, refused
+    assert len(broker.calls) == 1  # startup's attempt, refused
     # Within the retry interval: a 503 straight away, the broker left alone.
     [early] = await burst_of_prepares(ds, 1)
     assert early.status_code == 503, early.text
-    assert broker.calls == 1
+    assert len(broker.calls) == 1
 
     # Still down when the interval is up: the burst makes one attempt and
     # every request gets the same clean 503.
@@ -312,7 +250,7 @@ async def test_a_burst_during_reconnection_shares_one_broker_call(brokered_ds):
     [errors] = {tuple(response.json()["errors"]) for response in failed}
     assert errors[0].startswith("Source 'team' is unavailable: ")
     assert "HTTP 503" in errors[0]
-    assert broker.calls == 2
+    assert len(broker.calls) == 2
 
     # Back: the next burst after the interval reconnects once, and every
     # request in it waits for that and succeeds.
@@ -322,5 +260,5 @@ async def test_a_burst_during_reconnection_shares_one_broker_call(brokered_ds):
     assert [response.status_code for response in recovered] == [201] * 20, [
         response.text for response in recovered if response.status_code != 201
     ]
-    assert broker.calls == 3
+    assert len(broker.calls) == 3
     assert broker.most_active == 1

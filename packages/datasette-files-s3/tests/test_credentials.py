@@ -177,15 +177,16 @@ async def test_callers_in_the_refresh_window_do_not_wait(broker, clock, httpx_mo
     httpx_mock.add_response(json=reply())
     first = await broker.get()
     clock.advance(minutes=56)  # due for refresh, not yet expired
-    release = asyncio.Event()
+    arrived, release = asyncio.Event(), asyncio.Event()
 
     async def slow_broker(request):
+        arrived.set()
         await release.wait()
         return httpx.Response(200, json=reply(clock_now=clock.now))
 
     httpx_mock.add_callback(slow_broker)
     refreshing = asyncio.ensure_future(broker.get())
-    await asyncio.sleep(0.01)  # the refresh is now in flight
+    await asyncio.wait_for(arrived.wait(), 5)  # the refresh is now in flight
     others = await asyncio.wait_for(
         asyncio.gather(*(broker.get() for _ in range(20))), timeout=1
     )

@@ -22,7 +22,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from .registry import FILE_COLUMNS, utcnow_iso
-from .thumbnails.cache import ADOPTED_KEY
+from .thumbnails.cache import ADOPTED_KEY, ThumbnailOutcome
 from .thumbnails.service import SAFE_CONTENT_TYPES
 
 log = logging.getLogger("datasette_files")
@@ -188,7 +188,7 @@ def _adopt_thumbnails(conn, report: AdoptionReport, now: str) -> None:
         f"""
         INSERT OR IGNORE INTO files_thumbnails (file_id, cache_key, outcome,
             generator, content_type, data, etag, attempts, created_at)
-        SELECT t.file_id, :key, 'ok', '0.1a3', lower(t.content_type), t.thumbnail,
+        SELECT t.file_id, :key, :ok, '0.1a3', lower(t.content_type), t.thumbnail,
             '"a-' || t.file_id || '"', 1, :now
         FROM {OLD_THUMBNAILS} t
         WHERE {new}
@@ -197,7 +197,7 @@ def _adopt_thumbnails(conn, report: AdoptionReport, now: str) -> None:
             AND lower(t.content_type) IN ({safe})
             AND typeof(t.thumbnail) = 'blob' AND length(t.thumbnail) > 0
         """,
-        {"key": ADOPTED_KEY, "now": now},
+        {"key": ADOPTED_KEY, "ok": ThumbnailOutcome.OK, "now": now},
     ).rowcount
     considered = conn.execute(
         f"""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+from .compat import StorageCalls
 from .registry import FileRow
-from .sources import Source
+from .sources import Source, SourceUnavailable
 from .state import get_state
 
 # What ``file["..."]`` reads; 0.1a3 passed plugins a dict with these keys.
@@ -35,7 +36,7 @@ class File(Mapping):
     datasette-files 0.1a3 handed to ``file_actions`` plugins was.
     """
 
-    def __init__(self, row: FileRow, source: Source):
+    def __init__(self, row: FileRow, source: Source | None):
         self._row = row
         self._source = source
         # self.id, self.filename, ...: every field of the row.
@@ -60,6 +61,11 @@ class File(Mapping):
     def __hash__(self) -> int:
         return hash(self.id)
 
+    async def _storage(self) -> StorageCalls:
+        if self._source is None:
+            raise SourceUnavailable(f"Source '{self.source_slug}' is not configured")
+        return await self._source.ensure_ready()
+
     async def read(self, max_bytes: int | None = None) -> bytes:
         """The whole file.
 
@@ -67,20 +73,20 @@ class File(Mapping):
         ``datasette_files.base.FileTooLarge`` instead (the storage's
         ``read_file_limited``). For the first bytes only, use ``read_bytes``.
         """
-        storage = await self._source.ensure_ready()
+        storage = await self._storage()
         if max_bytes is not None:
             return await storage.read_file_limited(self.path, max_bytes)
         return await storage.read_file(self.path)
 
     async def read_bytes(self, num_bytes: int = 2048) -> bytes:
         """The first ``num_bytes`` of the file (fewer if it is shorter)."""
-        storage = await self._source.ensure_ready()
+        storage = await self._storage()
         return await storage.read_bytes(self.path, num_bytes)
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[AsyncIterator[bytes]]:
         """``async with file.open() as chunks: async for chunk in chunks: ...``"""
-        storage = await self._source.ensure_ready()
+        storage = await self._storage()
         stream = storage.stream_file(self.path)
         try:
             yield stream

@@ -63,10 +63,11 @@ def _move_into_place(temp: str, full: str) -> None:
 class FilesystemStorage(Storage):
     """Stores each file under ``root``, written via temp file + fsync + rename."""
 
-    storage_type = "filesystem"
+    # A class attribute, read from the class when storage types are found.
+    storage_type = "filesystem"  # pyright: ignore[reportAssignmentType]
 
     def __init__(self):
-        self.root = None
+        self.root = ""  # an absolute path once configured
         self.max_file_size = DEFAULT_MAX_FILE_SIZE
 
     @property

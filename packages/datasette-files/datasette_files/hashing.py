@@ -15,6 +15,10 @@ import asyncio
 import hashlib
 import logging
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .state import FilesState
 
 log = logging.getLogger("datasette_files")
 
@@ -87,7 +91,7 @@ def _update_all(hash_object, chunks: list[bytes]) -> None:
 class Hasher:
     """Runs a bounded number of background hash tasks for one Datasette."""
 
-    def __init__(self, state):
+    def __init__(self, state: FilesState):
         self.state = state
         self.tasks: set[asyncio.Task] = set()
         self.running: set[str] = set()

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from .files import File
 from .hookspecs import awaited_hook_results, plugin_failed
 
+if TYPE_CHECKING:
+    from .state import FilesState
+
 log = logging.getLogger("datasette_files")
 
 
-async def file_action_links(datasette, actor, row, state, preview_bytes: int) -> list:
+async def file_action_links(
+    datasette, actor, row, state: FilesState, preview_bytes: int
+) -> list:
     source = state.source(row.source_slug)
     file = File(row, source)
     preview = b""

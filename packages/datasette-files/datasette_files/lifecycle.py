@@ -31,7 +31,9 @@ def secret_getter(datasette):
 
     async def get_secret(name: str) -> str | None:
         try:
-            from datasette_secrets import get_secret as secrets_get_secret
+            from datasette_secrets import (  # pyright: ignore[reportMissingImports]
+                get_secret as secrets_get_secret,
+            )
         except ImportError:
             return os.environ.get(f"DATASETTE_SECRETS_{name}")
         return await secrets_get_secret(datasette, name)

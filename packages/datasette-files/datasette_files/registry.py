@@ -12,6 +12,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import Enum
 
 # A file id: "df-" and a lowercase ULID.
 FILE_ID_RE = re.compile(r"^df-[0-9a-z]{26}$")
@@ -232,15 +233,36 @@ FILE_COLUMNS = (
 DUPLICATE_WHERE = "source_slug = ? AND content_hash = ? AND size = ? AND id != ?"
 
 
+class TextEnum(str, Enum):
+    """A ``str`` enum: stored, bound as an SQL parameter and printed as its
+    value (``enum.StrEnum`` arrived in Python 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class PendingStatus(TextEnum):
+    """Where a pending upload (a ``files_pending`` row) stands."""
+
+    PREPARED = "prepared"  # instructions handed out, no bytes yet
+    UPLOADING = "uploading"  # bytes streaming through the proxy
+    UPLOADED = "uploaded"  # proxy upload received, not yet completed
+    COMPLETING = "completing"  # the file row is being created
+    ABORTING = "aborting"  # being cancelled; its partial object is removed
+
+
 def utcnow_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def dataclass_from_row(cls, row, json_column: str):
+def dataclass_from_row(cls, row, json_column: str, **converters):
     """An instance of the dataclass ``cls`` from a database row, with the
-    ``json_column`` text decoded (missing or empty: ``{}``)."""
+    ``json_column`` text decoded (missing or empty: ``{}``) and each column
+    named in ``converters`` passed through its function (e.g. an enum)."""
     values = dict(row)
     values[json_column] = json.loads(values.get(json_column) or "{}")
+    for column, convert in converters.items():
+        values[column] = convert(values[column])
     return cls(**{key: values[key] for key in cls.__dataclass_fields__})
 
 
@@ -280,7 +302,7 @@ class PendingUpload:
     size: int
     actor_id: str | None
     mode: str
-    status: str
+    status: PendingStatus
     state: dict
     content_hash: str | None
     created_at: str
@@ -288,7 +310,7 @@ class PendingUpload:
 
     @classmethod
     def from_row(cls, row) -> PendingUpload:
-        return dataclass_from_row(cls, row, "state")
+        return dataclass_from_row(cls, row, "state", status=PendingStatus)
 
 
 class Registry:
@@ -457,7 +479,10 @@ class Registry:
         return PendingUpload.from_row(row) if row else None
 
     async def claim_pending(
-        self, pending_id: str, from_statuses: tuple[str, ...], to_status: str
+        self,
+        pending_id: str,
+        from_statuses: tuple[PendingStatus, ...],
+        to_status: PendingStatus,
     ) -> bool:
         """Move a pending upload between states; False if someone else did."""
         placeholders = ", ".join("?" for _ in from_statuses)
@@ -473,13 +498,13 @@ class Registry:
         return await self.db.execute_write_fn(run)
 
     async def mark_uploaded(
-        self, pending_id: str, content_hash: str, from_status: str
+        self, pending_id: str, content_hash: str | None, from_status: PendingStatus
     ) -> bool:
         def run(conn):
             cursor = conn.execute(
-                "UPDATE files_pending SET status = 'uploaded', content_hash = ? "
+                "UPDATE files_pending SET status = ?, content_hash = ? "
                 "WHERE id = ? AND status = ?",
-                [content_hash, pending_id, from_status],
+                [PendingStatus.UPLOADED, content_hash, pending_id, from_status],
             )
             return cursor.rowcount == 1
 
@@ -524,12 +549,12 @@ class Registry:
                     "INSERT INTO files_completed_uploads "
                     "(token_hash, source_slug, actor_id, expires_at) "
                     "SELECT token_hash, source_slug, actor_id, expires_at "
-                    "FROM files_pending WHERE id = ? AND status = 'completing'",
-                    [pending_id],
+                    "FROM files_pending WHERE id = ? AND status = ?",
+                    [pending_id, PendingStatus.COMPLETING],
                 )
                 cursor = conn.execute(
-                    "DELETE FROM files_pending WHERE id = ? AND status = 'completing'",
-                    [pending_id],
+                    "DELETE FROM files_pending WHERE id = ? AND status = ?",
+                    [pending_id, PendingStatus.COMPLETING],
                 )
                 if cursor.rowcount != 1:
                     return False
@@ -578,7 +603,9 @@ class Registry:
         )
         return [PendingUpload.from_row(row) for row in rows]
 
-    async def stale_pending(self, statuses: tuple[str, ...]) -> list[PendingUpload]:
+    async def stale_pending(
+        self, statuses: tuple[PendingStatus, ...]
+    ) -> list[PendingUpload]:
         placeholders = ", ".join("?" for _ in statuses)
         rows = await self.db.execute(
             f"SELECT * FROM files_pending WHERE status IN ({placeholders})",

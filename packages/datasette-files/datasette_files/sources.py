@@ -19,6 +19,7 @@ from datasette.utils import StartupError
 from .accept import AcceptRules
 from .base import (
     FileTooLarge,
+    GetSecret,
     Storage,
     StorageConfigError,
     StorageFull,
@@ -55,6 +56,11 @@ class SourceUnavailable(StorageUnavailable):
     """
 
 
+async def no_secrets(name: str) -> str | None:
+    """The secret getter of a source built outside startup: knows none."""
+    return None
+
+
 @dataclass
 class Source:
     """One configured source and whether its backend is usable."""
@@ -63,7 +69,7 @@ class Source:
     storage_type: str
     config: dict
     storage: Storage
-    get_secret: object = None
+    get_secret: GetSecret = no_secrets
     # allowed_types and on_duplicate, taken out of ``config`` (accept.py).
     accept: AcceptRules = field(default_factory=AcceptRules)
     ready: bool = False

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .registry import Registry
 from .settings import int_setting, plugin_settings, seconds_setting
 from .sources import CONNECT_TIMEOUT, RETRY_SECONDS, Source, SourceUnavailable
+
+if TYPE_CHECKING:
+    # These modules take a FilesState themselves: imported for types only.
+    from .compat import StorageCalls
+    from .hashing import Hasher
+    from .imports.runner import ImportManager
+    from .thumbnails.service import Thumbnailer
 
 log = logging.getLogger("datasette_files")
 
@@ -67,15 +76,15 @@ class FilesState:
     settings: Settings
     sources: dict[str, Source] = field(default_factory=dict)
     internal_is_temporary: bool = False
-    sweeper: object = None
-    hasher: object = None
-    thumbnailer: object = None
-    imports: object = None
+    sweeper: asyncio.Task | None = None
+    hasher: Hasher | None = None
+    thumbnailer: Thumbnailer | None = None
+    imports: ImportManager | None = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)
 
-    async def storage_for(self, slug: str):
+    async def storage_for(self, slug: str) -> StorageCalls:
         source = self.sources.get(slug)
         if source is None:
             raise SourceUnavailable(f"Source '{slug}' is not configured")

@@ -84,7 +84,7 @@ class StreamingForm:
         self.filename: str | None = None
         self._header_field = b""
         self._headers: dict[bytes, bytes] = {}
-        self._part_name: str | None = None
+        self._part_name = ""
         self._part_is_file = False
         self._field_value = bytearray()
         self._ended = False
@@ -122,7 +122,7 @@ class StreamingForm:
         self._part_name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         self._part_is_file = filename is not None
-        if self._part_is_file:
+        if filename is not None:
             # The fields seen so far travel with the event: the parser may
             # already have read fields that come after the file in the same
             # chunk, and those must not count as sent before it.

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from ulid import ULID
 
@@ -38,14 +39,17 @@ from .filenames import (
 )
 from .hashing import SHA256_PREFIX, StreamHasher, recorded_hash
 from .permissions import actor_id
-from .registry import FileRow, PendingUpload, utcnow_iso
+from .registry import FileRow, PendingStatus, PendingUpload, utcnow_iso
 from .sources import Source
+
+if TYPE_CHECKING:
+    from .state import FilesState
 
 log = logging.getLogger("datasette_files")
 
 MAX_TOKEN_LENGTH = 128
 MAX_PARTS_PER_REQUEST = 100
-PENDING_STATUSES = ("prepared", "uploading", "uploaded", "completing", "aborting")
+PENDING_STATUSES = tuple(PendingStatus)
 
 
 def refused(source: Source, ex: NotAccepted) -> HTTPError:
@@ -91,7 +95,7 @@ class PrepareRequest:
         return cls(filename, content_type, size, direct)
 
 
-async def prepare(state, source: Source, actor, body: object) -> dict:
+async def prepare(state: FilesState, source: Source, actor, body: object) -> dict:
     """Validate, create the pending row, and say how to send the bytes."""
     request = PrepareRequest.parse(body)
     storage = await source.ensure_ready()
@@ -128,7 +132,7 @@ async def prepare(state, source: Source, actor, body: object) -> dict:
         size=request.size,
         actor_id=actor_id(actor),
         mode=upload_mode(instructions),
-        status="prepared",
+        status=PendingStatus.PREPARED,
         state=dict(instructions.state) if instructions else {},
         content_hash=None,
         created_at=utcnow_iso(),
@@ -151,7 +155,9 @@ def upload_mode(instructions: UploadInstructions | None) -> str:
     return "multipart" if instructions.multipart else "direct"
 
 
-async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
+async def lookup(
+    state: FilesState, source: Source, actor, token: object
+) -> PendingUpload:
     """The pending upload for ``token``, checked against source and actor."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise HTTPError(400, "upload_token is missing or malformed")
@@ -171,14 +177,18 @@ async def lookup(state, source: Source, actor, token: object) -> PendingUpload:
     return pending
 
 
-async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
+async def receive(
+    state: FilesState, source: Source, actor, token, stream
+) -> PendingUpload:
     """Stream a proxied upload's bytes into the storage."""
     pending = await lookup(state, source, actor, token)
     if pending.mode != "proxy":
         raise HTTPError(409, "This upload goes directly to the storage backend")
     # Before the claim: an unavailable backend must leave the token usable.
     storage = await source.ensure_ready()
-    if not await state.registry.claim_pending(pending.id, ("prepared",), "uploading"):
+    if not await state.registry.claim_pending(
+        pending.id, (PendingStatus.PREPARED,), PendingStatus.UPLOADING
+    ):
         raise HTTPError(409, "This upload has already been sent")
     hasher = None
     # A source that compares hashes needs one before complete, at any size.
@@ -211,18 +221,22 @@ async def receive(state, source: Source, actor, token, stream) -> PendingUpload:
         raise
     except BaseException:
         # The storage removed its partial data; let the client try again.
-        await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
+        await state.registry.claim_pending(
+            pending.id, (PendingStatus.UPLOADING,), PendingStatus.PREPARED
+        )
         raise
     # Without a hash here, complete hands the file to the background Hasher.
     if hasher is not None:
         content_hash = SHA256_PREFIX + (await hasher.digest()).hex()
     else:
         content_hash = recorded_hash(getattr(stored, "content_hash", None))
-    if not await state.registry.mark_uploaded(pending.id, content_hash, "uploading"):
+    if not await state.registry.mark_uploaded(
+        pending.id, content_hash, PendingStatus.UPLOADING
+    ):
         # Aborted (or swept) while the bytes were arriving.
         await storage.delete_file(pending.path)
         raise HTTPError(409, "This upload was aborted")
-    pending.status = "uploaded"
+    pending.status = PendingStatus.UPLOADED
     pending.content_hash = content_hash
     return pending
 
@@ -285,7 +299,9 @@ def first_bytes(chunks: list[bytes], count: int) -> bytes:
     return b"".join(parts)
 
 
-async def part_urls(state, source: Source, actor, token, part_numbers) -> dict:
+async def part_urls(
+    state: FilesState, source: Source, actor, token, part_numbers
+) -> dict:
     pending = await lookup(state, source, actor, token)
     if pending.mode != "multipart":
         raise HTTPError(409, "This upload is not a multipart upload")
@@ -321,16 +337,20 @@ class Completed:
     duplicate_of: str | None = None
 
 
-async def complete(state, source: Source, actor, token, parts=None) -> Completed:
+async def complete(
+    state: FilesState, source: Source, actor, token, parts=None
+) -> Completed:
     """Verify the stored object and register it, exactly once."""
     pending = await lookup(state, source, actor, token)
-    if pending.mode == "proxy" and pending.status == "prepared":
+    if pending.mode == "proxy" and pending.status == PendingStatus.PREPARED:
         raise HTTPError(409, "The file has not been uploaded yet")
-    if pending.status in ("uploading",):
+    if pending.status in (PendingStatus.UPLOADING,):
         raise HTTPError(409, "The file is still being uploaded")
     previous = pending.status
     if not await state.registry.claim_pending(
-        pending.id, ("prepared", "uploaded"), "completing"
+        pending.id,
+        (PendingStatus.PREPARED, PendingStatus.UPLOADED),
+        PendingStatus.COMPLETING,
     ):
         raise HTTPError(409, "This upload is already being completed")
     rules = source.accept
@@ -349,7 +369,9 @@ async def complete(state, source: Source, actor, token, parts=None) -> Completed
         await discard(state, source, pending)
         raise refused(source, ex) from None
     except BaseException:
-        await state.registry.claim_pending(pending.id, ("completing",), previous)
+        await state.registry.claim_pending(
+            pending.id, (PendingStatus.COMPLETING,), previous
+        )
         raise
     if existing is None:
         unique = rules.on_duplicate != "allow"
@@ -438,13 +460,15 @@ async def verify(source: Source, pending: PendingUpload, parts) -> FileRow:
     )
 
 
-async def abort(state, source: Source, actor, token) -> None:
+async def abort(state: FilesState, source: Source, actor, token) -> None:
     pending = await lookup(state, source, actor, token)
     if not await discard(state, source, pending):
         raise HTTPError(409, "This upload was completed or aborted concurrently")
 
 
-async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
+async def discard(
+    state: FilesState, source: Source | None, pending: PendingUpload
+) -> bool:
     """Mark the pending row "aborting" (stopping in-flight uploads and
     completes), remove the data, then the row.
 
@@ -453,7 +477,9 @@ async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
     already gone: a concurrent complete may have just registered the file,
     and then its bytes are no longer ours to delete.
     """
-    if not await state.registry.claim_pending(pending.id, PENDING_STATUSES, "aborting"):
+    if not await state.registry.claim_pending(
+        pending.id, PENDING_STATUSES, PendingStatus.ABORTING
+    ):
         return False
     if source is not None:
         try:
@@ -465,7 +491,7 @@ async def discard(state, source: Source | None, pending: PendingUpload) -> bool:
     return True
 
 
-async def sweep(state, startup: bool = False) -> int:
+async def sweep(state: FilesState, startup: bool = False) -> int:
     """Remove expired pending uploads and partial data no upload owns."""
     removed = 0
     await state.registry.forget_completed(time.time())
@@ -476,21 +502,25 @@ async def sweep(state, startup: bool = False) -> int:
         await state.hasher.sweep()
     if startup:
         # An abort the last process did not finish.
-        for pending in await state.registry.stale_pending(("aborting",)):
+        for pending in await state.registry.stale_pending((PendingStatus.ABORTING,)):
             await discard(state, state.source(pending.source_slug), pending)
             removed += 1
         # Nothing can be mid-transfer in a process that just started.
-        for pending in await state.registry.stale_pending(("uploading", "completing")):
+        for pending in await state.registry.stale_pending(
+            (PendingStatus.UPLOADING, PendingStatus.COMPLETING)
+        ):
             # A proxied upload being completed had all its bytes.
-            received = pending.mode == "proxy" and pending.status == "completing"
-            back = "uploaded" if received else "prepared"
+            received = (
+                pending.mode == "proxy" and pending.status == PendingStatus.COMPLETING
+            )
+            back = PendingStatus.UPLOADED if received else PendingStatus.PREPARED
             await state.registry.claim_pending(pending.id, (pending.status,), back)
     for source in state.sources.values():
         removed += await sweep_unfinished(state, source, startup)
     return removed
 
 
-async def sweep_unfinished(state, source: Source, startup: bool) -> int:
+async def sweep_unfinished(state: FilesState, source: Source, startup: bool) -> int:
     """Abort backend-side partial uploads (temp files, multipart uploads)
     that no pending upload owns.
 

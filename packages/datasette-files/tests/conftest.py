@@ -27,8 +27,8 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette_files import uploads
 from import_helpers import alice_can_import
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 FILE_ACTIONS = ("files-browse", "files-upload", "files-edit", "files-delete")
 
 DEFAULT = object()

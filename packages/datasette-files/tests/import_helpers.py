@@ -7,7 +7,8 @@ import asyncio
 import sqlite3
 import time
 
-ALICE = {"id": "alice"}
+from testkit import ALICE
+
 BOB = {"id": "bob"}
 FILE_ACTIONS = ("files-browse", "files-upload", "files-edit", "files-delete")
 

@@ -12,10 +12,10 @@ import os
 import pytest
 from datasette.utils import StartupError
 from PIL import Image
+from testkit import ALICE
 
 pytestmark = pytest.mark.asyncio
 
-ALICE = {"id": "alice"}
 BOB = {"id": "bob"}
 
 

@@ -15,9 +15,9 @@ import time
 
 import pytest
 from datasette.database import Database
+from testkit import ALICE
 from thumbnail_helpers import image_bytes
 
-ALICE = {"id": "alice"}
 ACTIONS = ("files-browse", "files-upload", "files-edit", "files-delete")
 OLD_TABLES = (
     "datasette_files_sources",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 FILE_ID = re.compile(r"^df-[0-9a-z]{26}$")
 FILE_KEYS = {
     "id",

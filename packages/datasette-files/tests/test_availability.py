@@ -13,8 +13,7 @@ from datasette_files.base import (
     StorageCapabilities,
     StorageUnavailable,
 )
-
-ALICE = {"id": "alice"}
+from testkit import ALICE
 
 
 class Backend:

@@ -6,8 +6,8 @@ import hashlib
 import os
 
 import pytest
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 MiB = 1024 * 1024
 
 SIZES = {

@@ -11,8 +11,8 @@ import sqlite3
 import pytest
 import pytest_asyncio
 from datasette.database import Database
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 PHOTOS = {
     "type": "file",
     "config": {

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 from datasette.database import Database
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 CELL = re.compile(r"<datasette-file [^>]*>[^<]*</datasette-file>")
 
 

@@ -17,10 +17,11 @@ from datasette_files import (
     FileSourceResource,
     get_file,
 )
+from testkit import ALICE
 
 pytestmark = pytest.mark.asyncio
 
-ALICE = {"id": "alice"}
+
 BOB = {"id": "bob"}
 
 

@@ -8,8 +8,8 @@ import hashlib
 import os
 
 import pytest
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 FLAT_KEYS = {
     "upload_url": "url",
     "upload_method": "method",

@@ -20,11 +20,12 @@ from datasette_files.base import (
     StorageCapabilities,
 )
 from datasette_files.state import get_state
+from testkit import ALICE
 from thumbnail_helpers import WAIT, decoded, image_bytes
 
 pytestmark = pytest.mark.asyncio
 
-ALICE = {"id": "alice"}
+
 PERMISSIONS = {
     action: {"id": "alice"}
     for action in (

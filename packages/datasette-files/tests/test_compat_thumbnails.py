@@ -18,8 +18,8 @@ from datasette_files.base import (
 )
 from datasette_files.state import get_state
 from PIL import Image
+from testkit import ALICE
 from thumbnail_helpers import (
-    ALICE,
     WAIT,
     assert_icon,
     decoded,

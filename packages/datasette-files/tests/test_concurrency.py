@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-ALICE = {"id": "alice"}
+from datasette_files.state import get_state
+from testkit import ALICE
 
 
 async def count_rows(ds, table: str) -> int:
@@ -51,46 +51,94 @@ async def test_concurrent_uploads(make_ds, api, tmp_path):
     assert len(list((tmp_path / "files").iterdir())) == 1
 
 
-@pytest.mark.asyncio
-async def test_abort_racing_complete(make_ds, api, tmp_path):
-    """Whoever wins, a registered file keeps its bytes and an aborted one has none.
+async def sent_upload(ds, api, name: str) -> str:
+    token = (await api.prepare(ds, "files", name, 4)).json()["upload_token"]
+    assert (await api.send(ds, "files", token, b"race")).status_code == 200
+    return token
 
-    The abort starts a little later each round, so some rounds land in the
-    window where complete has registered the file but abort has already
-    looked the token up.
-    """
-    ds = await make_ds()
-    outcomes = set()
-    for round in range(40):
-        name = f"race-{round}.txt"
-        token = (await api.prepare(ds, "files", name, 4)).json()["upload_token"]
-        assert (await api.send(ds, "files", token, b"race")).status_code == 200
 
-        async def abort_later(token=token, delay=round / 10_000):
-            await asyncio.sleep(delay)
-            return await api.abort(ds, "files", token)
+def stored_files(tmp_path, name: str) -> list:
+    return [p for p in (tmp_path / "files").iterdir() if p.name.endswith(name)]
 
-        completed, aborted = await asyncio.gather(
-            api.complete(ds, "files", token), abort_later()
-        )
-        outcomes.add((completed.status_code, aborted.status_code))
-        stored = [p for p in (tmp_path / "files").iterdir() if p.name.endswith(name)]
-        if completed.status_code == 201:
-            assert aborted.status_code == 409, aborted.text
-            download = await ds.client.get(
-                completed.json()["file"]["download_url"], actor=ALICE
-            )
-            assert download.content == b"race", round
-        else:
-            # Abort won: complete either found the row being aborted (409)
-            # or found no row at all, the token already spent (400).
-            assert completed.status_code in (400, 409)
-            assert aborted.status_code == 200
-            assert stored == []
+
+async def assert_consistent(ds, tmp_path) -> None:
     assert await count_rows(ds, "files_pending") == 0
     assert await count_rows(ds, "files_files") == len(
         list((tmp_path / "files").iterdir())
     )
+
+
+# Abort racing complete, one test per outcome: whoever wins, a registered
+# file keeps its bytes and an aborted one has none. Each race is held at
+# its decisive moment by an asyncio.Event, not left to timing.
+
+
+@pytest.mark.asyncio
+async def test_abort_before_complete_wins(make_ds, api, tmp_path):
+    ds = await make_ds()
+    token = await sent_upload(ds, api, "first.txt")
+    assert (await api.abort(ds, "files", token)).status_code == 200
+    # The token is spent: complete finds no upload at all.
+    assert (await api.complete(ds, "files", token)).status_code == 400
+    assert stored_files(tmp_path, "first.txt") == []
+    await assert_consistent(ds, tmp_path)
+
+
+@pytest.mark.asyncio
+async def test_abort_while_complete_verifies_wins(make_ds, api, tmp_path):
+    ds = await make_ds()
+    token = await sent_upload(ds, api, "verifying.txt")
+    storage = get_state(ds).sources["files"].storage
+    verifying, go_on = asyncio.Event(), asyncio.Event()
+    get_file_metadata = storage.get_file_metadata
+
+    async def held_get_file_metadata(path):
+        verifying.set()
+        await go_on.wait()
+        return await get_file_metadata(path)
+
+    storage.get_file_metadata = held_get_file_metadata
+    completing = asyncio.create_task(api.complete(ds, "files", token))
+    await asyncio.wait_for(verifying.wait(), 10)
+    aborted = await api.abort(ds, "files", token)
+    go_on.set()
+    completed = await completing
+    assert aborted.status_code == 200, aborted.text
+    # The row being completed was taken over by the abort.
+    assert completed.status_code == 409, completed.text
+    assert stored_files(tmp_path, "verifying.txt") == []
+    await assert_consistent(ds, tmp_path)
+
+
+@pytest.mark.asyncio
+async def test_complete_wins_over_an_abort_that_found_the_token(make_ds, api, tmp_path):
+    ds = await make_ds()
+    token = await sent_upload(ds, api, "complete.txt")
+    registry = get_state(ds).registry
+    looked_up, go_on = asyncio.Event(), asyncio.Event()
+    claim_pending = registry.claim_pending
+
+    async def held_claim_pending(pending_id, from_statuses, to_status):
+        if to_status == "aborting":
+            # The abort has looked the token up and is about to claim it.
+            looked_up.set()
+            await go_on.wait()
+        return await claim_pending(pending_id, from_statuses, to_status)
+
+    registry.claim_pending = held_claim_pending
+    aborting = asyncio.create_task(api.abort(ds, "files", token))
+    await asyncio.wait_for(looked_up.wait(), 10)
+    completed = await api.complete(ds, "files", token)
+    go_on.set()
+    aborted = await aborting
+    assert completed.status_code == 201, completed.text
+    assert aborted.status_code == 409, aborted.text
+    download = await ds.client.get(
+        completed.json()["file"]["download_url"], actor=ALICE
+    )
+    assert download.content == b"race"
+    assert len(stored_files(tmp_path, "complete.txt")) == 1
+    await assert_consistent(ds, tmp_path)
 
 
 @pytest.mark.asyncio

@@ -8,9 +8,7 @@ import logging
 import pytest
 from datasette.utils import StartupError, pairs_to_nested_config
 from datasette_files import get_file
-
-ALICE = {"id": "alice"}
-
+from testkit import ALICE
 
 # (source entry, words the error message must contain). The source is "docs".
 BAD_SOURCES = {

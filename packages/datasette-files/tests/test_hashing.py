@@ -15,8 +15,8 @@ from datasette.utils import StartupError
 from datasette_files import filesystem, hashing
 from datasette_files.base import FileMetadata, StorageCapabilities
 from datasette_files.state import get_state
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 DATA = os.urandom(300_000)
 SHA = "sha256:" + hashlib.sha256(DATA).hexdigest()
 

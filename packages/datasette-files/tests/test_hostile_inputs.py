@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 BOB = {"id": "bob"}
 MAX_FILE_SIZE = 1000
 MISSING = object()

@@ -19,8 +19,8 @@ import pytest
 from datasette_files import filesystem
 from datasette_files.imports import csvstream
 from datasette_files.imports.csvstream import LineReader, read_records
+from datasette_files.state import get_state
 from import_helpers import (
-    ALICE,
     BOB,
     alice_can_import,
     import_file,
@@ -30,6 +30,7 @@ from import_helpers import (
     table_rows,
     wait_for_job,
 )
+from testkit import ALICE
 
 TYPED_CSV = (
     b"id,price,name,zip,notes,empty\n"
@@ -373,22 +374,52 @@ async def test_interrupted_job_marked_failed_at_startup(import_ds, make_ds, put)
 @pytest.mark.asyncio
 async def test_shutdown_mid_import_leaves_nothing_half_done(import_ds, put):
     ds = await import_ds()
-    data = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(1_000_000))
+    data = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(100_000))
     file = await put(ds, "long.csv", data)
+    # The storage hands out its first chunk, then holds the rest back: the
+    # shutdown lands while the import is certainly under way.
+    storage = get_state(ds).sources["files"].storage
+    stream_file = storage.stream_file
+    mid_file, never = asyncio.Event(), asyncio.Event()
+
+    def held_stream_file(path, *args, **kwargs):
+        async def chunks():
+            async for chunk in stream_file(path, *args, **kwargs):
+                yield chunk
+                mid_file.set()
+                await never.wait()
+
+        return chunks()
+
+    storage.stream_file = held_stream_file
     job = (await start_import(ds, file["id"], "long")).json()["job"]
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(mid_file.wait(), 30)
     await ds.invoke_shutdown()
     row = (
         sqlite3.connect(ds.get_internal_database().path)
         .execute("SELECT status, error FROM files_imports WHERE id = ?", [job["id"]])
         .fetchone()
     )
-    if row[0] == "failed":
-        assert "shut down" in row[1]
-        assert not table_exists(ds, "long")
-    else:  # the import won the race
-        assert row[0] == "done"
-        assert len(table_rows(ds, "long")) == 1_000_000
+    assert row[0] == "failed"
+    assert "shut down" in row[1]
+    assert not table_exists(ds, "long")
+
+
+@pytest.mark.asyncio
+async def test_shutdown_after_an_import_keeps_it(import_ds, put):
+    ds = await import_ds()
+    data = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(100_000))
+    file = await put(ds, "long.csv", data)
+    job = (await start_import(ds, file["id"], "long")).json()["job"]
+    assert (await wait_for_job(ds, job))["status"] == "done"
+    await ds.invoke_shutdown()
+    row = (
+        sqlite3.connect(ds.get_internal_database().path)
+        .execute("SELECT status, error FROM files_imports WHERE id = ?", [job["id"]])
+        .fetchone()
+    )
+    assert row == ("done", None)
+    assert len(table_rows(ds, "long")) == 100_000
 
 
 def test_detect_types_unit():

@@ -7,7 +7,6 @@ import pytest
 from datasette import hookimpl
 from datasette.plugins import pm
 from import_helpers import (
-    ALICE,
     BOB,
     alice_can_import,
     import_file,
@@ -15,6 +14,7 @@ from import_helpers import (
     table_exists,
     table_rows,
 )
+from testkit import ALICE
 
 # Refusals
 

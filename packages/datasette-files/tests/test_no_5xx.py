@@ -25,8 +25,8 @@ from datasette_files.base import (
     StorageCapabilities,
     StorageUnavailable,
 )
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 FORM = {"content-type": "multipart/form-data; boundary=x"}
 
 pytestmark = pytest.mark.asyncio

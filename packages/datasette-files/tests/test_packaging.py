@@ -83,6 +83,8 @@ def test_core_wheel_has_templates_and_static(tmp_path):
     assert any(n.endswith(".js") for n in static)
     assert any(n.endswith(".css") for n in static)
     assert "datasette_files/base.py" in names
+    # PEP 561: type checkers read the package's own annotations.
+    assert "datasette_files/py.typed" in names
 
 
 def test_s3_wheel(tmp_path):
@@ -91,3 +93,4 @@ def test_s3_wheel(tmp_path):
         pytest.skip("datasette-files-s3 has no storage.py yet")
     names = check_wheel("datasette-files-s3", tmp_path)
     assert "datasette_files_s3/storage.py" in names
+    assert "datasette_files_s3/py.typed" in names

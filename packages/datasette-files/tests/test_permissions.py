@@ -22,8 +22,8 @@ import re
 
 import pytest
 from datasette_files.routes import ROUTES
+from testkit import ALICE
 
-ALICE = {"id": "alice"}
 ACTORS = {
     "anonymous": None,
     "stranger": {"id": "stranger"},  # signed in, no grants at all

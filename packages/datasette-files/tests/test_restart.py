@@ -13,8 +13,7 @@ import time
 
 import pytest
 from datasette_files.state import get_state
-
-ALICE = {"id": "alice"}
+from testkit import ALICE
 
 
 async def set_status(ds, status: str) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-ALICE = {"id": "alice"}
+from testkit import ALICE
 
 
 async def search(ds, query: str, actor=ALICE) -> list[str]:

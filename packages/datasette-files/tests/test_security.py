@@ -6,8 +6,7 @@ import hashlib
 from urllib.parse import unquote
 
 import pytest
-
-ALICE = {"id": "alice"}
+from testkit import ALICE
 
 
 @pytest.mark.asyncio

@@ -16,6 +16,7 @@ import pytest_asyncio
 from datasette import hookimpl
 from datasette.plugins import pm
 from datasette_files.base import (
+from testkit import ALICE
     FileMetadata,
     MultipartUpload,
     Storage,
@@ -24,7 +25,6 @@ from datasette_files.base import (
     UploadVerificationError,
 )
 
-ALICE = {"id": "alice"}
 PART_SIZE = 4
 
 

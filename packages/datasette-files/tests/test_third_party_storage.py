@@ -20,8 +20,7 @@ from datasette_files.base import (
     Storage,
     StorageCapabilities,
 )
-
-ALICE = {"id": "alice"}
+from testkit import ALICE
 
 
 class MemoryStorage(Storage):

@@ -18,8 +18,8 @@ from datasette_files.thumbnails import (
     run_limited,
 )
 from PIL import Image
+from testkit import ALICE
 from thumbnail_helpers import (
-    ALICE,
     WAIT,
     assert_icon,
     decoded,

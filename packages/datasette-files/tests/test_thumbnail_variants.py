@@ -17,7 +17,8 @@ from datasette.utils import StartupError
 from datasette_files.base import ThumbnailGenerator, ThumbnailResult
 from datasette_files.thumbnails import Thumbnail
 from PIL import Image
-from thumbnail_helpers import ALICE, WAIT, decoded, image_bytes, wait_for_row
+from testkit import ALICE
+from thumbnail_helpers import WAIT, decoded, image_bytes, wait_for_row
 
 pytestmark = pytest.mark.asyncio
 

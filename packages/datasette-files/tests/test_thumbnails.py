@@ -25,8 +25,8 @@ from datasette_files.thumbnails import (
     service,
 )
 from PIL import Image
+from testkit import ALICE
 from thumbnail_helpers import (
-    ALICE,
     WAIT,
     assert_icon,
     decoded,
@@ -319,7 +319,9 @@ async def test_hung_generator_is_killed_and_datasette_stays_responsive(
     # In its cooldown: the icon, and no new child.
     pid_file.unlink()
     assert_icon(await ds.client.get(file["thumbnail_url"], actor=ALICE))
-    await asyncio.sleep(0.3)
+    # Nothing was started: no generation task (one that had already run
+    # would have left a new pid file).
+    assert get_state(ds).thumbnailer.tasks == {}
     assert not pid_file.exists()
 
     # After the cooldown, with a working generator, the retry succeeds.

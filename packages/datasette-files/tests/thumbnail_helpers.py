@@ -11,7 +11,6 @@ import zlib
 
 from PIL import Image
 
-ALICE = {"id": "alice"}
 # A request waits for its thumbnail rather than getting the icon meanwhile.
 WAIT = {"thumbnail_wait": 30}
 

@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 from ..settings import PLUGIN
+from ..state import FilesState
 from .runner import ImportManager
 from .settings import ImportSettings
 from .store import ImportStore
 
 
-async def start_imports(datasette, state) -> ImportManager:
+async def start_imports(datasette, state: FilesState) -> ImportManager:
     """Called once at startup, after the registry migrations."""
     settings = ImportSettings.from_config(datasette.plugin_config(PLUGIN) or {})
     manager = ImportManager(datasette, ImportStore(state.registry.db), settings)

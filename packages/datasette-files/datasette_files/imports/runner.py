@@ -16,6 +16,7 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ulid import ULID
@@ -164,7 +165,7 @@ class ImportWorker:
         self.job = job
         self.db = db
         self.loop = loop
-        self.chunks = None
+        self.chunks: AsyncIterator[bytes] | None = None
         self.columns = [Column(name, type_) for name, type_ in job.options["columns"]]
         self.cancelled = threading.Event()
         self.rows = 0
@@ -202,6 +203,7 @@ class ImportWorker:
         return self._wait(self._submit(coroutine))
 
     async def _next_chunk(self):
+        assert self.chunks is not None  # set before the worker starts
         try:
             return await self.chunks.__anext__()
         except StopAsyncIteration:

@@ -8,12 +8,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..registry import dataclass_from_row, utcnow_iso
+from ..registry import TextEnum, dataclass_from_row, utcnow_iso
 
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
+
+class ImportStatus(TextEnum):
+    """Where an import job stands (column ``status``)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+QUEUED = ImportStatus.QUEUED
+RUNNING = ImportStatus.RUNNING
+DONE = ImportStatus.DONE
+FAILED = ImportStatus.FAILED
 UNFINISHED = (QUEUED, RUNNING)
 
 
@@ -24,7 +34,7 @@ class ImportJob:
     database_name: str
     table_name: str
     actor_id: str | None
-    status: str
+    status: ImportStatus
     options: dict
     rows_imported: int
     bytes_read: int
@@ -36,7 +46,7 @@ class ImportJob:
 
     @classmethod
     def from_row(cls, row) -> ImportJob:
-        return dataclass_from_row(cls, row, "options")
+        return dataclass_from_row(cls, row, "options", status=ImportStatus)
 
 
 class ImportStore:

@@ -48,7 +48,7 @@ async def import_databases(datasette, actor) -> list[str]:
     return names
 
 
-async def check_target(datasette, actor, database: str, table: str):
+async def check_target(datasette, actor, database: str | None, table: str | None):
     """The database to import into, or HTTPError (400, 403 or 404)."""
     if not isinstance(database, str) or not database:
         raise HTTPError(400, "Choose a database to import into")

@@ -24,7 +24,7 @@ from ..views.common import (
     read_json,
     wants_json,
 )
-from ..views.files import browsable_file
+from ..views.files import browsable_file, file_source
 from .actions import import_url, importable_file
 from .csvstream import DELIMITERS, SAMPLE_BYTES, CSVFormatError, analyse, file_kind
 from .store import DONE, FAILED, ImportJob
@@ -62,10 +62,10 @@ async def importable(request, datasette) -> tuple[File, str, list[str]]:
     state = get_state(datasette)
     if state.imports is None or not state.imports.settings.enabled:
         raise HTTPError(404, "Importing files as tables is turned off")
-    source = state.source(row.source_slug)
-    file = File(row, source)
+    file = File(row, file_source(datasette, row))
     preview = await read_head(file, 2048)
-    if not importable_file(row.filename, row.content_type, preview):
+    kind = file_kind(row.filename, row.content_type)
+    if kind is None or not importable_file(row.filename, row.content_type, preview):
         raise HTTPError(400, "Only CSV and TSV files can be imported as tables")
     databases = await import_databases(datasette, request.actor)
     if not databases:
@@ -74,7 +74,7 @@ async def importable(request, datasette) -> tuple[File, str, list[str]]:
             "You need create-table and insert-row permission on a writable "
             "database to import files",
         )
-    return file, file_kind(row.filename, row.content_type), databases
+    return file, kind, databases
 
 
 async def read_head(file: File, max_bytes: int) -> bytes:
@@ -182,6 +182,7 @@ async def start_import(request, datasette, wants_json: bool) -> Response:
         refused = ex
     analysis = await analyse_file(file, kind, delimiter)
     if refused is None:
+        assert isinstance(table, str)  # check_target refuses anything else
         try:
             await create_table(db, table, analysis.columns)
         except HTTPError as ex:
@@ -200,6 +201,8 @@ async def start_import(request, datasette, wants_json: bool) -> Response:
             form={"database": database, "table": table or ""},
         )
     manager = get_state(datasette).imports
+    # importable() answered 404 if imports are off; check_target vetted table.
+    assert manager is not None and isinstance(table, str)
     job = await manager.start(file, request.actor, db, table, analysis)
     if wants_json:
         return Response.json(

@@ -12,12 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..registry import utcnow_iso
+from ..registry import TextEnum, utcnow_iso
 
-OK = "ok"
-SKIPPED = "skipped"  # the policy refused the input: final
-FAILED = "failed"  # the input is broken: final
-TRANSIENT = "transient"  # retried once retry_at has passed
+
+class ThumbnailOutcome(TextEnum):
+    """What making a file's thumbnail came to (column ``outcome``)."""
+
+    OK = "ok"
+    SKIPPED = "skipped"  # the policy refused the input: final
+    FAILED = "failed"  # the input is broken: final
+    TRANSIENT = "transient"  # retried once retry_at has passed
+
+
+OK = ThumbnailOutcome.OK
+SKIPPED = ThumbnailOutcome.SKIPPED
+FAILED = ThumbnailOutcome.FAILED
+TRANSIENT = ThumbnailOutcome.TRANSIENT
 # A thumbnail adopted from a datasette-files 0.1a3 registry (adopt.py): made
 # under an unknown policy, so it is shown only until ours has an answer.
 ADOPTED_KEY = "adopted:0.1a3"
@@ -29,7 +39,7 @@ COLUMNS = "outcome, generator, reason, content_type, data, etag, attempts, retry
 class CachedThumbnail:
     """One stored outcome; ``data`` only for ``ok``."""
 
-    outcome: str
+    outcome: ThumbnailOutcome
     generator: str
     reason: str | None = None
     content_type: str | None = None
@@ -55,7 +65,11 @@ class ThumbnailCache:
             [file_id, cache_key],
         )
         row = rows.first()
-        return CachedThumbnail(**dict(row)) if row else None
+        if row is None:
+            return None
+        values = dict(row)
+        values["outcome"] = ThumbnailOutcome(values["outcome"])
+        return CachedThumbnail(**values)
 
     async def put(
         self, file_id: str, cache_key: str, entry: CachedThumbnail, family: str

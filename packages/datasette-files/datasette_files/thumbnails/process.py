@@ -108,11 +108,15 @@ async def run_limited(
         if process.returncode is None:
             process.kill()
 
+    # All three are pipes: the process was started with PIPE for each.
+    assert process.stdin and process.stdout and process.stderr
+    stdin, stdout_pipe, stderr_pipe = process.stdin, process.stdout, process.stderr
+
     async def communicate() -> Finished:
         stdout, stderr, _ = await asyncio.gather(
-            _read(process.stdout, max_output, overflow=stop),
-            _read(process.stderr, MAX_STDERR),
-            _feed(process.stdin, data),
+            _read(stdout_pipe, max_output, overflow=stop),
+            _read(stderr_pipe, MAX_STDERR),
+            _feed(stdin, data),
         )
         returncode = await process.wait()
         if too_large:
@@ -133,5 +137,5 @@ async def run_limited(
             log.info("datasette-files: killed thumbnail process %s", process.pid)
         # What a cancelled reader left: a pipe nobody reads pauses, never sees
         # its EOF, and asyncio's wait() returns only once every pipe is closed.
-        await asyncio.gather(_read(process.stdout, 0), _read(process.stderr, 0))
+        await asyncio.gather(_read(stdout_pipe, 0), _read(stderr_pipe, 0))
         await process.wait()

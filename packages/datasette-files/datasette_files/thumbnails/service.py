@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from datasette.utils import await_me_maybe
 
@@ -37,6 +38,9 @@ from .generators import (
 from .pillow import PillowGenerator
 from .policy import ThumbnailSettings, Variant
 
+if TYPE_CHECKING:
+    from ..state import FilesState
+
 log = logging.getLogger("datasette_files")
 
 # Only raster types a browser shows as an image, never scriptable ones (SVG).
@@ -50,7 +54,9 @@ MAX_COOLDOWN = 24 * 3600
 class Thumbnailer:
     """Schedules generation and answers "what is this file's thumbnail?"."""
 
-    def __init__(self, state, settings: ThumbnailSettings, generators, concurrency):
+    def __init__(
+        self, state: FilesState, settings: ThumbnailSettings, generators, concurrency
+    ):
         self.state = state
         self.settings = settings
         self.policy = settings.policy
@@ -115,7 +121,7 @@ class Thumbnailer:
         """
         file = self._file(row)
         generator = await self.generator_for(file) if file is not None else None
-        if generator is None:
+        if file is None or generator is None:
             return await self.cache.get(row.id, ADOPTED_KEY), True
         entry = await self.cache.get(row.id, self.cache_key(generator, row, variant))
         if entry is None or not entry.is_current(time.time()):
@@ -276,7 +282,7 @@ def etag_for(data: bytes, variant_key: str = "") -> str:
     return f'"t-{digest}"'
 
 
-def start_thumbnailer(datasette, state, plugin_config: dict) -> Thumbnailer:
+def start_thumbnailer(datasette, state: FilesState, plugin_config: dict) -> Thumbnailer:
     """The Thumbnailer for this Datasette: settings, then every generator."""
     return Thumbnailer(
         state,

@@ -19,6 +19,7 @@ from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
 from ..search import browsable_files_by_id, browsable_files_with_hash
+from ..sources import Source
 from ..state import get_state
 from .common import (
     MAX_JSON_BODY,
@@ -53,6 +54,14 @@ async def browsable_file(request, datasette, file_id: str) -> FileRow:
     if not await can(datasette, request.actor, BROWSE, row.source_slug):
         raise HTTPError(404, "File not found")
     return row
+
+
+def file_source(datasette, row: FileRow) -> Source:
+    """The source of a file ``browsable_file`` returned: configured."""
+    source = get_state(datasette).source(row.source_slug)
+    if source is None:
+        raise HTTPError(404, "File not found")
+    return source
 
 
 @json_view
@@ -107,7 +116,7 @@ async def file_page_view(request, datasette):
 @json_view
 async def download_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
-    source = get_state(datasette).source(row.source_slug)
+    source = file_source(datasette, row)
     storage = await source.ensure_ready()
     capabilities = storage.capabilities
     if (
@@ -226,7 +235,7 @@ async def delete_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     if not await can(datasette, request.actor, DELETE, row.source_slug, row.id):
         raise HTTPError(403, "You may not delete this file")
-    source = get_state(datasette).source(row.source_slug)
+    source = file_source(datasette, row)
     storage = await source.ensure_ready()
     if not storage.capabilities.can_delete:
         raise HTTPError(400, f"Source '{row.source_slug}' does not support deletes")

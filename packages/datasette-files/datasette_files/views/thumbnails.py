@@ -59,6 +59,8 @@ def image_response(request, body: bytes, content_type: str, etag: str, cache: st
 async def thumbnail_view(request, datasette):
     row = await browsable_file(request, datasette, request.url_vars["file_id"])
     thumbnailer = get_state(datasette).thumbnailer
+    if thumbnailer is None:
+        raise RuntimeError("the thumbnailer has not started")
     try:
         variant = thumbnailer.settings.parse_variant(request.args)
     except VariantError as ex:
@@ -69,6 +71,8 @@ async def thumbnail_view(request, datasette):
         log.exception("datasette-files: thumbnail lookup for %s failed", row.id)
         entry, final = None, False
     if entry is not None and entry.outcome == OK:
+        # An OK entry always carries its image.
+        assert entry.data is not None and entry.content_type and entry.etag
         # Not final: a thumbnail adopted from 0.1a3, shown until ours is made.
         return image_response(
             request,
