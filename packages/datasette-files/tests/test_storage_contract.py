@@ -16,7 +16,6 @@ import pytest_asyncio
 from datasette import hookimpl
 from datasette.plugins import pm
 from datasette_files.base import (
-from testkit import ALICE
     FileMetadata,
     MultipartUpload,
     Storage,
@@ -24,6 +23,7 @@ from testkit import ALICE
     UploadInstructions,
     UploadVerificationError,
 )
+from testkit import ALICE
 
 PART_SIZE = 4
 
