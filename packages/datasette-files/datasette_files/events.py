@@ -27,7 +27,7 @@ class FileUploadEvent(Event):
     or direct): one per file.
     """
 
-    name = "file-upload"
+    name = "file-upload"  # pyright: ignore[reportAssignmentType] - as datasette.events does
     file_id: str
     source: str
     filename: str
@@ -43,7 +43,7 @@ class FileUpdateEvent(Event):
     set (e.g. ``["filename", "search_text"]``); ``filename`` is the new one.
     """
 
-    name = "file-update"
+    name = "file-update"  # pyright: ignore[reportAssignmentType] - as datasette.events does
     file_id: str
     source: str
     filename: str
@@ -57,7 +57,7 @@ class FileDeleteEvent(Event):
     A file was deleted (its registry row is gone).
     """
 
-    name = "file-delete"
+    name = "file-delete"  # pyright: ignore[reportAssignmentType] - as datasette.events does
     file_id: str
     source: str
     filename: str
@@ -71,7 +71,7 @@ class FileImportEvent(Event):
     new ``table`` of ``database``.
     """
 
-    name = "file-import"
+    name = "file-import"  # pyright: ignore[reportAssignmentType] - as datasette.events does
     file_id: str
     source: str
     filename: str
@@ -91,7 +91,7 @@ class FilesSyncEvent(Event):
     ``actor`` is None when the sync ran from the command line.
     """
 
-    name = "files-sync"
+    name = "files-sync"  # pyright: ignore[reportAssignmentType] - as datasette.events does
     source: str
     registered: int
     updated: int

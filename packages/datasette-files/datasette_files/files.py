@@ -36,6 +36,21 @@ class File(Mapping):
     datasette-files 0.1a3 handed to ``file_actions`` plugins was.
     """
 
+    # Set from the row in __init__, one per FILE_KEYS entry.
+    id: str
+    source_slug: str
+    path: str
+    filename: str
+    content_type: str | None
+    content_hash: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    uploaded_by: str | None
+    created_at: str
+    search_text: str
+    metadata: dict
+
     def __init__(self, row: FileRow, source: Source | None):
         self._row = row
         self._source = source

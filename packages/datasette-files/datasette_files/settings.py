@@ -77,8 +77,13 @@ def seconds_setting(
             value = float(value)
         except ValueError:
             pass
-    valid = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not valid or value != value or value < lo or (above and value == lo):
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or value != value
+        or value < lo
+        or (above and value == lo)
+    ):
         bound = f"more than {lo:g}" if above else f"{lo:g} or more"
         raise StorageConfigError(
             f"'{key}' must be a number of seconds, {bound}", key=key

@@ -197,14 +197,16 @@ async def receive(
         or source.accept.on_duplicate != "allow"
     ):
         hasher = StreamHasher()
-    inspect = None
+    inspect: Callable[[bytes], None] | None = None
     if source.accept.allowed_types is not None:
 
-        def inspect(head: bytes) -> None:
+        def check_head(head: bytes) -> None:
             try:
                 source.accept.check_bytes(pending.content_type, head)
             except NotAccepted as ex:
                 raise refused(source, ex) from None
+
+        inspect = check_head
 
     limited = enforce_size(stream, pending.size, source.max_file_size, hasher, inspect)
     try:
@@ -213,7 +215,9 @@ async def receive(
         )
     except HTTPError as ex:
         if ex.status != 415:
-            await state.registry.claim_pending(pending.id, ("uploading",), "prepared")
+            await state.registry.claim_pending(
+                pending.id, (PendingStatus.UPLOADING,), PendingStatus.PREPARED
+            )
             raise
         # Refused for what it is: the storage removed what it had, and the
         # same bytes would be refused again, so the upload ends here.
@@ -267,7 +271,7 @@ async def enforce_size(
             )
         if hasher is not None:
             await hasher.add(chunk)
-        if held is not None:
+        if held is not None and inspect is not None:
             held.append(chunk)
             if received < SNIFF_BYTES:
                 continue
@@ -281,7 +285,7 @@ async def enforce_size(
         raise HTTPError(
             400, f"Upload ended after {received} bytes; declared size was {declared}"
         )
-    if held is not None:
+    if held is not None and inspect is not None:
         # The whole upload was shorter than SNIFF_BYTES.
         inspect(first_bytes(held, SNIFF_BYTES))
         for earlier in held:

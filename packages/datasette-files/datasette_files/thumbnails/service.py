@@ -193,7 +193,7 @@ class Thumbnailer:
                 return previous  # made while this task waited its turn
             policy = self.policy if variant is None else self.policy.variant(variant)
             entry = await self._generate(file, generator, policy)
-            if entry.outcome == OK and variant is not None:
+            if entry.outcome == OK and entry.data is not None and variant is not None:
                 # Its own ETag even when two variants come out byte-identical
                 # (a small image is never enlarged by contain).
                 entry.etag = etag_for(entry.data, variant.key)
