@@ -376,3 +376,16 @@ async def test_file_page_lists_files_with_the_same_hash_the_actor_may_browse(
 
     page = (await ds.client.get(unrelated["url"], actor=ALICE)).text
     assert "Files with the same content" not in page
+
+
+async def test_upload_pages_offer_only_the_allowed_types(make_ds):
+    # The uploader refuses other files before sending a byte, and the file
+    # chooser offers only these types.
+    ds = await accepting(make_ds, IMAGES_AND_PDF)
+    for path in ("/-/files/upload/files", "/-/files/source/files"):
+        page = await ds.client.get(path, actor=ALICE)
+        assert page.status_code == 200, page.text
+        assert f'accept="{",".join(IMAGES_AND_PDF)}"' in page.text
+    plain = await make_ds()
+    page = await plain.client.get("/-/files/upload/files", actor=ALICE)
+    assert "accept=" not in page.text.split("<datasette-file-uploader", 1)[1].split(">")[0]
