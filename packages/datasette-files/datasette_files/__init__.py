@@ -21,6 +21,7 @@ from .permissions import (
     permission_sql,
 )
 from .routes import ROUTES
+from .sync.cli import files_group
 
 __all__ = [
     "File",
@@ -76,6 +77,11 @@ def register_actions(datasette):
 @hookimpl
 def permission_resources_sql(datasette, actor, action):
     return permission_sql(datasette, actor, action)
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(files_group)
 
 
 @hookimpl
