@@ -21,7 +21,7 @@ from ..lifecycle import secret_getter
 from ..registry import Registry
 from ..sources import discover_storage_types, parse_sources
 from ..state import PLUGIN
-from .engine import SyncEngine, SyncOptions, SyncProgress, owner_id
+from .engine import PAGE_SIZE, SyncEngine, SyncOptions, SyncProgress, owner_id
 from .store import FINISHED, SyncRunning, SyncStore
 
 LOG_EVERY = 2.0  # seconds between plain progress lines
@@ -56,10 +56,21 @@ def files_group():
 @click.option("--prune", is_flag=True, help="Remove rows whose file is gone")
 @click.option("--dry-run", is_flag=True, help="Report what would change only")
 @click.option("as_json", "--json", is_flag=True, help="Print a JSON summary")
-def sync_command(sources, config_path, internal, prefix, prune, dry_run, as_json):
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1000),
+    default=PAGE_SIZE,
+    show_default=True,
+    help="Objects listed and written per batch (one checkpoint each)",
+)
+def sync_command(
+    sources, config_path, internal, prefix, prune, dry_run, as_json, batch_size
+):
     """Register the files already in SOURCE (a source slug), and update or
     report those that changed or are gone."""
-    options = SyncOptions(prefix=prefix, prune=prune, dry_run=dry_run)
+    options = SyncOptions(
+        prefix=prefix, prune=prune, dry_run=dry_run, page_size=batch_size
+    )
     results = asyncio.run(
         sync_sources(list(sources), config_path, internal, options, as_json)
     )
