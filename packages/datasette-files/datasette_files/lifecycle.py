@@ -14,6 +14,7 @@ from .imports import start_imports
 from .registry import Registry
 from .sources import discover_storage_types, parse_sources
 from .state import PLUGIN, FilesState, Settings, internal_is_temporary, set_state
+from .sync.jobs import SyncJobs
 from .thumbnails.service import start_thumbnailer
 
 log = logging.getLogger("datasette_files")
@@ -72,6 +73,7 @@ async def start_files(datasette) -> None:
         log.warning(TEMPORARY_WARNING)
     await uploads.sweep(state, startup=True)
     state.imports = await start_imports(datasette, state)
+    state.syncs = SyncJobs(datasette, state)
     state.sweeper = asyncio.get_running_loop().create_task(sweep_forever(state))
 
 
@@ -96,6 +98,8 @@ async def shutdown_files(datasette) -> None:
         await state.thumbnailer.close()
     if state.imports is not None:
         await state.imports.close()
+    if state.syncs is not None:
+        await state.syncs.close()
     for source in state.sources.values():
         try:
             await source.storage.close()

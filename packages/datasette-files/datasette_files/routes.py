@@ -1,6 +1,7 @@
 """URL routes: one table, read top to bottom like the HTTP API docs."""
 
 from .imports import views as imports
+from .sync import views as sync
 from .views import debug, files, search, sources, thumbnails, upload
 
 SLUG = r"(?P<slug>[^/]+)"
@@ -18,6 +19,7 @@ ROUTES = [
     (rf"^/-/files/storages/list/{SLUG}$", debug.storage_list_view),
     (rf"^/-/files/source/{SLUG}\.json$", sources.source_json_view),
     (rf"^/-/files/source/{SLUG}$", sources.source_page_view),
+    (rf"^/-/files/source/{SLUG}/-/sync(?:\.json)?$", sync.sync_view),
     (rf"^/-/files/upload/{SLUG}$", sources.upload_page_view),
     (rf"^/-/files/upload/{SLUG}/-/prepare$", upload.prepare_view),
     (rf"^/-/files/upload/{SLUG}/-/upload$", upload.upload_view),

@@ -95,6 +95,7 @@ class FilesState:
     hasher: object = None
     thumbnailer: object = None
     imports: object = None
+    syncs: object = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)

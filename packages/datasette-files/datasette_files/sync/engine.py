@@ -302,6 +302,8 @@ class SyncEngine:
         self.progress.status = FINISHED
         if job is not None:
             await self.store.finish(job.id, self.owner, FINISHED)
+            # FilesSyncEvent (events branch): the single place a finished
+            # sync would be reported with datasette.track_event().
         self._report()
 
     async def _stop(self, job: SyncJob | None) -> None:

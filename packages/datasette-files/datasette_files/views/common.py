@@ -32,8 +32,9 @@ class ClientError(Exception):
         self.message = message
 
 
-def json_error(message: str | list[str], status: int) -> Response:
-    return Response.json(error_body(message, status), status=status)
+def json_error(message: str | list[str], status: int, **extra) -> Response:
+    """The one JSON error shape; ``extra`` adds keys (e.g. ``job_url``)."""
+    return Response.json({**error_body(message, status), **extra}, status=status)
 
 
 def error_for(ex: BaseException) -> tuple[int, str] | None:

@@ -1,0 +1,104 @@
+"""``/-/files/source/{slug}/-/sync``: start a sync (POST), follow it (GET)."""
+
+from __future__ import annotations
+
+from datasette import Response
+
+from ..permissions import SYNC, can
+from ..state import get_state
+from ..uploads import actor_id
+from ..views.common import (
+    ClientError,
+    files_path,
+    json_error,
+    json_view,
+    read_json,
+    source_or_404,
+)
+from .engine import SyncOptions
+from .store import SyncJob, SyncRunning
+
+
+def sync_url(datasette, slug: str) -> str:
+    return files_path(datasette, "source", slug) + "/-/sync"
+
+
+def job_json(datasette, job: SyncJob | None, live=None) -> dict | None:
+    if job is None:
+        return None
+    data = {
+        "id": job.id,
+        "source": job.source_slug,
+        "status": job.status,
+        "finished": job.status != "running",
+        "prefix": job.prefix,
+        "prune": job.prune,
+        "listing_done": job.listing_done,
+        **job.counters(),
+        "error": job.error,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "url": sync_url(datasette, job.source_slug),
+    }
+    if not job.ordered:
+        data["missing"] = None
+    if live is not None and live.job_id == job.id:
+        data["rate"] = round(live.rate, 1)
+        data["missing_paths"] = live.missing_paths
+    return data
+
+
+async def allowed_source(request, datasette):
+    slug = request.url_vars["slug"]
+    if not await can(datasette, request.actor, SYNC, slug):
+        raise ClientError(403, f"You may not sync source '{slug}'")
+    return source_or_404(datasette, slug)
+
+
+def read_options(body: object) -> SyncOptions:
+    if body is None or body == {}:
+        return SyncOptions()
+    if not isinstance(body, dict):
+        raise ClientError(400, "Body must be a JSON object")
+    unknown = set(body) - {"prune", "prefix"}
+    if unknown:
+        raise ClientError(400, f"Unknown key '{sorted(unknown)[0]}'")
+    prune = body.get("prune", False)
+    prefix = body.get("prefix", "")
+    if not isinstance(prune, bool):
+        raise ClientError(400, "'prune' must be true or false")
+    if not isinstance(prefix, str) or len(prefix) > 1024 or "\x00" in prefix:
+        raise ClientError(400, "'prefix' must be a path prefix string")
+    return SyncOptions(prune=prune, prefix=prefix)
+
+
+@json_view
+async def sync_view(request, datasette):
+    source = await allowed_source(request, datasette)
+    jobs = get_state(datasette).syncs
+    if request.method == "POST":
+        body = await read_json(request) if await has_body(request) else None
+        options = read_options(body)
+        storage = await source.ensure_ready()
+        try:
+            job = await jobs.start(source, storage, options, actor_id(request.actor))
+        except SyncRunning as ex:
+            return json_error(
+                str(ex), 409, job_url=sync_url(datasette, ex.job.source_slug)
+            )
+        return Response.json(
+            {"ok": True, "job": job_json(datasette, job, jobs.progress(source.slug))},
+            status=202,
+        )
+    if request.method != "GET":
+        raise ClientError(405, "Use GET or POST")
+    job = await jobs.store.latest(source.slug)
+    return Response.json(
+        {"ok": True, "job": job_json(datasette, job, jobs.progress(source.slug))},
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def has_body(request) -> bool:
+    length = request.headers.get("content-length")
+    return length is None or length != "0"
