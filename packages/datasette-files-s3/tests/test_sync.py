@@ -6,6 +6,7 @@ credentials expire mid-listing is refreshed and the listing carries on."""
 import asyncio
 import importlib.util
 import json
+import signal
 import sqlite3
 import sys
 import uuid
@@ -88,8 +89,8 @@ def world(seaweedfs, tmp_path):
     return world
 
 
-async def sync(world, *args) -> dict:
-    process = await asyncio.create_subprocess_exec(
+async def start_sync(world, *args):
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "datasette",
@@ -105,6 +106,10 @@ async def sync(world, *args) -> dict:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def sync(world, *args) -> dict:
+    process = await start_sync(world, *args)
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return json.loads(out)["sources"][0]
@@ -216,3 +221,52 @@ async def test_sync_survives_broker_expiry_mid_listing(seaweedfs, tmp_path):
     assert broker.calls > waited[0]  # refreshed mid-listing
     rows = await db.execute("SELECT count(*), count(DISTINCT path) FROM files_files")
     assert tuple(rows.first()) == (len(keys), len(keys))
+
+
+async def test_killed_sync_resumes_with_the_continuation_token(world):
+    count = 300
+    keys = [f"{world.inside}k/{i:04d}.txt" for i in range(count)]
+    put_objects(world.client, keys)
+    process = await start_sync(world, "--batch-size", "2")
+    seen = 0
+    while seen < 20:
+        assert process.returncode is None, "the sync finished before the kill"
+        try:
+            with sqlite3.connect(world.internal, timeout=5) as conn:
+                row = conn.execute("SELECT seen FROM files_sync_jobs").fetchone()
+            seen = row[0] if row else 0
+        except sqlite3.OperationalError:
+            pass  # tables not created yet
+        await asyncio.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
+    with sqlite3.connect(world.internal) as conn:
+        seen_at_kill, cursor = conn.execute(
+            "SELECT seen, cursor FROM files_sync_jobs"
+        ).fetchone()
+    assert cursor and 0 < seen_at_kill < count
+    assert len(registry(world)) == seen_at_kill
+
+    resumed = await sync(world)
+    assert resumed["resumed"] is True
+    assert (resumed["seen"], resumed["registered"]) == (count, count)
+    assert sorted(registry(world)) == sorted(k[len(world.inside) :] for k in keys)
+
+
+async def test_two_syncs_of_a_bucket_at_once_never_duplicate(world):
+    count = 300
+    put_objects(world.client, [f"{world.inside}c/{i:04d}.txt" for i in range(count)])
+    processes = await asyncio.gather(
+        start_sync(world, "--batch-size", "20"), start_sync(world, "--batch-size", "20")
+    )
+    outcomes = await asyncio.gather(*(p.communicate() for p in processes))
+    registered = 0
+    for process, (out, err) in zip(processes, outcomes, strict=True):
+        if process.returncode == 0:
+            registered += json.loads(out)["sources"][0]["registered"]
+        else:
+            assert b"already running" in err, err
+    assert registered == count
+    with sqlite3.connect(world.internal) as conn:
+        rows = conn.execute("SELECT count(*), count(DISTINCT path) FROM files_files")
+        assert rows.fetchone() == (count, count)
