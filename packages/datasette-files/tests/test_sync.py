@@ -240,17 +240,7 @@ async def test_pending_upload_path_is_not_registered(world, make_ds, api):
 async def test_killed_sync_resumes_from_its_checkpoint(world, tmp_path, COUNT):
     write_tree(world.root, COUNT)
     process = await start_sync(world, "--batch-size", "1")
-    # Wait, without sleeping blind, for a few checkpoints; then SIGKILL.
-    checkpointed = 0
-    while checkpointed < 20:
-        assert process.returncode is None, "the sync finished before the kill"
-        try:
-            with sqlite3.connect(world.internal, timeout=5) as conn:
-                row = conn.execute("SELECT seen FROM files_sync_jobs").fetchone()
-            checkpointed = row[0] if row else 0
-        except sqlite3.OperationalError:
-            pass  # tables not created yet
-        await asyncio.sleep(0.005)
+    await wait_for_checkpoints(world, process, 20)
     process.send_signal(signal.SIGKILL)
     await process.wait()
     with sqlite3.connect(world.internal) as conn:
@@ -271,6 +261,65 @@ async def test_killed_sync_resumes_from_its_checkpoint(world, tmp_path, COUNT):
     reference.internal = str(tmp_path / "reference.db")
     await sync(reference)
     assert registry(world) == registry(reference)
+
+
+async def wait_for_checkpoints(world, process, at_least: int) -> None:
+    """Poll the job row (no blind sleep) until ``at_least`` objects are in."""
+    seen = 0
+    while seen < at_least:
+        assert process.returncode is None, "the sync finished too soon"
+        try:
+            with sqlite3.connect(world.internal, timeout=5) as conn:
+                row = conn.execute("SELECT seen FROM files_sync_jobs").fetchone()
+            seen = row[0] if row else 0
+        except sqlite3.OperationalError:
+            pass  # tables not created yet
+        await asyncio.sleep(0.005)
+
+
+async def test_ctrl_c_stops_cleanly_and_reports(world):
+    write_tree(world.root, 200)
+    process = await start_sync(world, "--batch-size", "1")
+    await wait_for_checkpoints(world, process, 20)
+    process.send_signal(signal.SIGINT)
+    out, err = await process.communicate()
+    assert process.returncode == 130, err.decode()
+    stopped = json.loads(out)["sources"][0]
+    assert stopped["status"] == "interrupted" and stopped["error"] is None
+    assert 0 < stopped["registered"] < 200
+    assert len(registry(world)) == stopped["registered"]
+    resumed = await sync(world)
+    assert resumed["resumed"] is True
+    assert resumed["registered"] == 200 and len(registry(world)) == 200
+
+
+async def test_plain_log_lines_when_not_on_a_terminal(world):
+    write_tree(world.root, 20)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "datasette",
+        "files",
+        "sync",
+        "files",
+        "-c",
+        world.config,
+        "--internal",
+        world.internal,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0
+    assert out == b""
+    assert (
+        err.decode()
+        .splitlines()[-1]
+        .startswith(
+            "files: finished: seen 20 · registered 20 · updated 0 · skipped 0 · missing 0"
+        )
+    )
+    assert "\x1b[" not in err.decode()  # no terminal control codes
 
 
 @pytest.mark.parametrize("COUNT", SIZES)

@@ -6,6 +6,7 @@ mid-way, so a second request meets the running job."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 import pytest_asyncio
@@ -127,6 +128,14 @@ async def test_sync_job_runs_reports_and_refuses_a_second(ds, shelf):
     assert first["created_at"] == "2024-05-01T10:00:00.000000Z"
     found = await ds.client.get("/-/files/search.json?q=item-0042", actor=BOB)
     assert [f["filename"] for f in found.json()["files"]] == ["item-0042.txt"]
+    # Then hashed in the background, as direct uploads are.
+    file_url = found.json()["files"][0]["url"] + ".json"
+    expected = "sha256:" + hashlib.sha256(b"item 42").hexdigest()
+    while True:
+        file = (await ds.client.get(file_url, actor=BOB)).json()["file"]
+        if file["content_hash"] == expected:
+            break
+        await asyncio.sleep(0.05)
 
     # Nothing new; then one removed, pruned from the page's checkbox.
     assert (await ds.client.post(SYNC_URL, actor=ALICE)).status_code == 202
