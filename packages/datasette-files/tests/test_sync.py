@@ -237,7 +237,7 @@ async def test_pending_upload_path_is_not_registered(world, make_ds, api):
 
 
 @pytest.mark.parametrize("COUNT", SIZES)
-async def test_killed_sync_resumes_from_its_checkpoint(world, tmp_path, COUNT):
+async def test_killed_sync_resumes_from_its_checkpoint(world, tmp_path, make_ds, COUNT):
     write_tree(world.root, COUNT)
     process = await start_sync(world, "--batch-size", "1")
     await wait_for_checkpoints(world, process, 20)
@@ -250,8 +250,24 @@ async def test_killed_sync_resumes_from_its_checkpoint(world, tmp_path, COUNT):
     assert status == "running" and 0 < seen_at_kill < COUNT
     assert len(registry(world)) == seen_at_kill  # the checkpoint is exact
 
+    # A server on the same internal DB says so, and stays up while the
+    # command resumes beside it.
+    ds = await make_ds(
+        internal=world.internal,
+        permissions={"files-browse": True, "files-sync": {"id": "alice"}},
+    )
+    shown = await ds.client.get("/-/files/source/files/-/sync.json", actor=ALICE)
+    job = shown.json()["job"]
+    assert (job["status"], job["finished"], job["seen"]) == (
+        "interrupted",
+        True,
+        seen_at_kill,
+    )
+
     resumed = await sync(world)
     assert resumed["resumed"] is True
+    shown = await ds.client.get("/-/files/source/files/-/sync.json", actor=ALICE)
+    assert shown.json()["job"]["status"] == "finished"
     # Counted from the checkpoint on: nothing listed twice, nothing skipped.
     assert resumed["seen"] == COUNT and resumed["registered"] == COUNT
 

@@ -15,8 +15,8 @@ from ..views.common import (
     read_json,
     source_or_404,
 )
-from .engine import SyncOptions
-from .store import SyncJob, SyncRunning
+from .engine import SyncOptions, is_stale
+from .store import INTERRUPTED, RUNNING, SyncJob, SyncRunning
 
 
 def sync_url(datasette, slug: str) -> str:
@@ -93,6 +93,11 @@ async def sync_view(request, datasette):
     if request.method != "GET":
         raise ClientError(405, "Use GET or POST")
     job = await jobs.store.latest(source.slug)
+    if job is not None and job.status == RUNNING and is_stale(job, jobs.runs_here):
+        # Its process is gone (a crash, a killed command): the next sync
+        # resumes it; until then it is not running.
+        job.status = INTERRUPTED
+        job.error = "The process running this sync stopped; sync again to resume"
     return Response.json(
         {"ok": True, "job": job_json(datasette, job, jobs.progress(source.slug))},
         headers={"cache-control": "no-store"},
