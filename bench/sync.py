@@ -64,7 +64,8 @@ def boto3_listing(client, prefix: str) -> tuple[int, float]:
 async def run_sync(config: Path, internal: Path, slug: str) -> tuple[dict, float]:
     """One sync in this process: (summary, peak RSS growth in MiB)."""
     from datasette_files.sync.cli import open_sources
-    from datasette_files.sync.engine import SyncEngine, SyncOptions, owner_id
+    from datasette_files.sync.engine import SyncEngine, SyncOptions
+    from datasette_files.sync.owners import owner_id
 
     datasette, store, sources = await open_sources(str(config), str(internal), [slug])
     try:

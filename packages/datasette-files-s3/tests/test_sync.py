@@ -18,7 +18,8 @@ import pytest
 import yaml
 from datasette.app import Datasette
 from datasette_files.registry import Registry
-from datasette_files.sync.engine import SyncEngine, SyncOptions, owner_id
+from datasette_files.sync.engine import SyncEngine, SyncOptions
+from datasette_files.sync.owners import owner_id
 from datasette_files.sync.store import SyncStore
 from datasette_files_s3 import S3Storage
 

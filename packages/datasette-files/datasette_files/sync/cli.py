@@ -21,7 +21,8 @@ from ..lifecycle import secret_getter
 from ..registry import Registry
 from ..sources import discover_storage_types, parse_sources
 from ..state import PLUGIN
-from .engine import PAGE_SIZE, SyncEngine, SyncOptions, SyncProgress, owner_id
+from .engine import PAGE_SIZE, SyncEngine, SyncOptions, SyncProgress
+from .owners import owner_id
 from .store import FINISHED, SyncRunning, SyncStore
 
 LOG_EVERY = 2.0  # seconds between plain progress lines

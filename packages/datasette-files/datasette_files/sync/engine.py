@@ -17,16 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from ..base import FileMetadata
-from ..registry import utcnow_iso
 from ..uploads import new_file_id
+from .owners import is_stale
+from .rows import has_changed, new_file_ids, object_stamp, registry_time
 from .sniff import sniff_content_type
 from .store import (
     FINISHED,
@@ -44,10 +42,6 @@ log = logging.getLogger("datasette_files")
 PAGE_SIZE = 1000
 SNIFF_BYTES = 512
 SNIFF_CONCURRENCY = 8
-# A running sync whose checkpoint is older than this, and whose process is
-# not known to be alive, is taken over by the next sync of its source.
-STALE_AFTER = 120.0
-PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -114,93 +108,6 @@ class SyncProgress:
 
 MISSING_PATHS_REPORTED = 100
 ProgressCallback = Callable[[SyncProgress], None]
-
-
-CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-
-
-def new_file_ids(count: int) -> list[str]:
-    """``count`` file ids as ``uploads.new_file_id`` makes them (``df-`` and
-    a lowercase ULID), made in one go: one id at a time was a sync's main
-    cost when registering many files."""
-    stamp = (int(time.time() * 1000) & ((1 << 48) - 1)) << 80
-    randomness = os.urandom(10 * max(count, 0))
-    ids = []
-    for i in range(max(count, 0)):
-        value = stamp | int.from_bytes(randomness[10 * i : 10 * i + 10], "big")
-        chars = []
-        for _ in range(26):
-            chars.append(CROCKFORD[value & 31])
-            value >>= 5
-        ids.append("df-" + "".join(reversed(chars)))
-    return ids
-
-
-def owner_id(token: str) -> str:
-    return f"{PROCESS}:{token}"
-
-
-def is_stale(job: SyncJob, alive_here: Callable[[str], bool] | None = None) -> bool:
-    """Whether the process running ``job`` is gone."""
-    host, _, rest = (job.owner or "").partition(":")
-    pid_text, _, _ = rest.partition(":")
-    if host == socket.gethostname() and pid_text.isdigit():
-        pid = int(pid_text)
-        if pid == os.getpid():
-            # One of ours: alive if this process still runs it.
-            if alive_here is not None:
-                return not alive_here(job.owner or "")
-        else:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                pass
-    return (time.time() - (job.heartbeat_at or 0)) > STALE_AFTER
-
-
-def registry_time(value: str | None) -> str:
-    """An object's time in the registry's format (UTC, ``...Z``)."""
-    if value:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-        if moment is not None:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            moment = moment.astimezone(timezone.utc)
-            return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return utcnow_iso()
-
-
-def object_stamp(listed: FileMetadata) -> dict:
-    """What tells a changed object from an unchanged one of the same size."""
-    stamp = {"modified": listed.created_at}
-    etag = (listed.metadata or {}).get("etag")
-    if etag:
-        stamp["etag"] = etag
-    return stamp
-
-
-def has_changed(existing: ExistingFile, listed: FileMetadata) -> bool | None:
-    """True if changed, False if not, None if nothing was recorded to tell."""
-    if (
-        listed.size is not None
-        and existing.size is not None
-        and listed.size != existing.size
-    ):
-        return True
-    recorded = existing.metadata.get("object")
-    if not isinstance(recorded, dict):
-        return None
-    current = object_stamp(listed)
-    if recorded.get("etag") and current.get("etag"):
-        return recorded["etag"] != current["etag"]
-    if recorded.get("modified") and current.get("modified"):
-        return recorded["modified"] != current["modified"]
-    return False
 
 
 class SyncEngine:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .engine import SyncEngine, SyncOptions, owner_id
+from .engine import SyncEngine, SyncOptions
+from .owners import owner_id
 from .store import SyncJob, SyncStore
 
 log = logging.getLogger("datasette_files")

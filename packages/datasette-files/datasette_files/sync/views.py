@@ -15,7 +15,8 @@ from ..views.common import (
     read_json,
     source_or_404,
 )
-from .engine import SyncOptions, is_stale
+from .engine import SyncOptions
+from .owners import is_stale
 from .store import INTERRUPTED, RUNNING, SyncJob, SyncRunning
 
 
