@@ -124,16 +124,13 @@ class Hasher:
             self.running.discard(file_id)
 
     async def sweep(self) -> None:
-        """Schedule files that are still missing a hash."""
-        slugs = [s.slug for s in self.state.sources.values() if s.ready]
-        for file_id, slug, path in await self.state.registry.files_missing_hash(
-            slugs, SWEEP_BATCH
-        ):
-            self.schedule(file_id, slug, path)
+        """Hash the files still missing a hash (all of them, a batch at a
+        time: a sync from the command line may have registered many)."""
+        self.kick()
 
     def kick(self) -> None:
-        """Hash every file still missing a hash, a batch at a time: after a
-        sync registered many files, without waiting for the next sweep."""
+        """Hash every file still missing a hash, a batch at a time; a sync
+        calls it after each batch rather than wait for the next sweep."""
         if self._draining is not None and not self._draining.done():
             return
         self._draining = asyncio.get_running_loop().create_task(self._drain())

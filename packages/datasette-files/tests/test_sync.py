@@ -167,6 +167,13 @@ async def test_sync_registers_updates_reports_and_prunes(world, make_ds, COUNT):
             "WHERE path = ?",
             [paths[1]],
         )
+        # A thumbnail outcome cached for it (as the thumbnail route leaves).
+        conn.execute(
+            "INSERT INTO files_thumbnails (file_id, cache_key, outcome, generator, "
+            "created_at) SELECT id, 'k', 'skipped', 'test', '' FROM files_files "
+            "WHERE path = ?",
+            [paths[1]],
+        )
     (world.root / "d00/new.pdf").write_bytes(b"%PDF-1.4 a new file")
     (world.root / paths[1]).write_text("a longer body than before\n")
     (world.root / paths[2]).unlink()
@@ -188,7 +195,9 @@ async def test_sync_registers_updates_reports_and_prunes(world, make_ds, COUNT):
         changed_hash = conn.execute(
             "SELECT content_hash FROM files_files WHERE path = ?", [paths[1]]
         ).fetchone()[0]
+        thumbnails = conn.execute("SELECT count(*) FROM files_thumbnails").fetchone()
     assert changed_hash is None  # to be computed again
+    assert thumbnails == (0,)  # and its thumbnail made again
 
     pruned = await sync(world, "--prune")
     assert (pruned["missing"], pruned["removed"], pruned["registered"]) == (1, 1, 0)
