@@ -7,6 +7,7 @@
     uv run python -m bench.run --only latency --no-write
     uv run python -m bench.run --only adopt --no-write
     uv run python -m bench.run --only variants --no-write
+    uv run python -m bench.run --only sync --rows 100000 --no-write
 
 Each figure is measured in the same run as its baseline and reported as a
 ratio, so a busy machine slows both sides alike.
@@ -35,6 +36,7 @@ SECTIONS = {
     "csv": ("bench.csv_import", "bench_csv_import"),
     "adopt": ("bench.adopt", "bench_adopt"),
     "variants": ("bench.variants", "bench_variants"),
+    "sync": ("bench.sync", "bench_sync"),
 }
 
 
@@ -114,7 +116,7 @@ def run_sections(args, sections: list[str], work: Path) -> None:
         module_name, function_name = SECTIONS[name]
         function = getattr(import_module(module_name), function_name)
         print(f"running {name}…", flush=True)
-        if name in ("startup", "search", "adopt"):
+        if name in ("startup", "search", "adopt", "sync"):
             section = function(work, args.rows)
         elif name == "variants":
             section = function(work)

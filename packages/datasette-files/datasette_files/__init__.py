@@ -22,6 +22,7 @@ from .permissions import (
     permission_sql,
 )
 from .routes import ROUTES
+from .sync.cli import files_group
 
 __all__ = [
     "File",
@@ -82,6 +83,11 @@ def register_events(datasette):
 @hookimpl
 def permission_resources_sql(datasette, actor, action):
     return permission_sql(datasette, actor, action)
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(files_group)
 
 
 @hookimpl

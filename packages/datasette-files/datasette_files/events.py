@@ -115,3 +115,23 @@ async def send_event(datasette, event: Event) -> None:
     the event. Never the failure of the upload, edit or import it reports
     on: by the time an event is sent, the thing it describes has happened."""
     await awaited_hook_results("track_event", datasette=datasette, event=event)
+
+
+def sync_finished(datasette, actor: dict | None):
+    """An ``on_finish`` for a sync engine: sends ``files-sync``."""
+
+    async def send(progress) -> None:
+        await send_event(
+            datasette,
+            FilesSyncEvent(
+                actor=actor,
+                source=progress.source_slug,
+                registered=progress.registered,
+                updated=progress.updated,
+                removed=progress.removed,
+                skipped=progress.skipped,
+                seen=progress.seen,
+            ),
+        )
+
+    return send

@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
+from stat import S_ISREG
 
 from .base import (
     FileMetadata,
@@ -291,39 +292,88 @@ class FilesystemStorage(Storage):
         """Files under the root, nested directories included, sorted by path.
 
         Paths use ``/`` (``abc123/hello.txt``); ``cursor`` is the last path of
-        the previous page.
+        the previous page, so a listing resumes in another process too.
+        Directories are visited in path order and those that end before the
+        cursor or miss the prefix are not read at all: a page costs the
+        directories on its way, not the whole tree. Symlinked directories are
+        not followed, and symlinked files only when they stay inside the root.
         """
+        return await _run(self._scan, prefix, cursor, max(1, int(limit)))
 
-        def scan():
-            paths = []
-            for directory, subdirectories, names in os.walk(self.root):
-                relative = os.path.relpath(directory, self.root)
-                base = "" if relative == "." else relative.replace(os.sep, "/") + "/"
-                # Only descend where paths can still match the prefix.
-                subdirectories[:] = [
-                    name
-                    for name in subdirectories
-                    if (base + name + "/").startswith(prefix)
-                    or prefix.startswith(base + name + "/")
-                ]
-                for name in names:
-                    if not base and name.startswith(TEMP_PREFIX):
+    def _scan(self, prefix: str, cursor: str | None, limit: int):
+        found: list[FileMetadata] = []
+        more = False
+
+        def visit(directory: str, base: str) -> bool:
+            """Append files of ``directory`` in path order; True once full."""
+            nonlocal more
+            try:
+                entries = self._sorted_entries(directory, base)
+            except OSError:
+                return False  # vanished or unreadable: nothing to list there
+            for key, entry, is_dir in entries:
+                if is_dir:
+                    if not (key.startswith(prefix) or prefix.startswith(key)):
                         continue
-                    path = base + name
-                    if path.startswith(prefix) and (cursor is None or path > cursor):
-                        paths.append(path)
-            paths.sort()
-            page = paths[:limit]
-            files = []
-            for path in page:
-                try:
-                    files.append(self._metadata(path, safe_join(self.root, path)))
-                except PathOutsideRoot:
-                    continue  # a symlink leading out of the root
-            next_cursor = page[-1] if len(paths) > limit else None
-            return [f for f in files if f], next_cursor
+                    # Everything below `key` sorts before the cursor.
+                    if cursor is not None and key < cursor:
+                        if not cursor.startswith(key):
+                            continue
+                    if visit(entry.path, key):
+                        return True
+                    continue
+                if not key.startswith(prefix):
+                    continue
+                if cursor is not None and key <= cursor:
+                    continue
+                if len(found) == limit:
+                    more = True
+                    return True
+                metadata = self._entry_metadata(key, entry)
+                if metadata is not None:
+                    found.append(metadata)
+            return False
 
-        return await _run(scan)
+        visit(self.root, "")
+        return found, (found[-1].path if more and found else None)
+
+    def _sorted_entries(self, directory: str, base: str) -> list:
+        """(path, entry, is_dir) in path order: a directory sorts as
+        ``name/``, so that a depth-first walk yields paths sorted as strings."""
+        entries = []
+        with os.scandir(directory) as scanned:
+            for entry in scanned:
+                if not base and entry.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                key = base + entry.name + ("/" if is_dir else "")
+                try:
+                    key.encode("utf-8")
+                except UnicodeEncodeError:
+                    continue  # a name that is not UTF-8 cannot be a path here
+                entries.append((key, entry, is_dir))
+        entries.sort(key=lambda item: item[0])
+        return entries
+
+    def _entry_metadata(self, path: str, entry) -> FileMetadata | None:
+        try:
+            if entry.is_symlink():
+                safe_join(self.root, path)
+            stat = entry.stat()
+        except (OSError, PathOutsideRoot):
+            return None  # gone, or a symlink leading out of the root
+        if not S_ISREG(stat.st_mode):
+            return None
+        return FileMetadata(
+            path=path,
+            filename=entry.name,
+            content_type=mimetypes.guess_type(entry.name)[0],
+            size=stat.st_size,
+            created_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+        )
 
     async def list_unfinished_uploads(self) -> list[dict]:
         def scan():

@@ -96,6 +96,8 @@ class Hasher:
         self.tasks: set[asyncio.Task] = set()
         self.running: set[str] = set()
         self.limit = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+        self._draining: asyncio.Task | None = None
+        self._failed: set[str] = set()
 
     def schedule(self, file_id: str, source_slug: str, path: str) -> None:
         if file_id in self.running:
@@ -121,16 +123,41 @@ class Hasher:
                 await self.state.registry.set_content_hash(file_id, digest)
         except Exception as ex:  # noqa: BLE001 - retried by the next sweep
             log.warning("datasette-files: could not hash %s: %s", file_id, ex)
+            self._failed.add(file_id)
         finally:
             self.running.discard(file_id)
 
     async def sweep(self) -> None:
-        """Schedule files that are still missing a hash."""
-        slugs = [s.slug for s in self.state.sources.values() if s.ready]
-        for file_id, slug, path in await self.state.registry.files_missing_hash(
-            slugs, SWEEP_BATCH
-        ):
-            self.schedule(file_id, slug, path)
+        """Hash the files still missing a hash (all of them, a batch at a
+        time: a sync from the command line may have registered many)."""
+        self.kick()
+
+    def kick(self) -> None:
+        """Hash every file still missing a hash, a batch at a time; a sync
+        calls it after each batch rather than wait for the next sweep."""
+        if self._draining is not None and not self._draining.done():
+            return
+        self._draining = asyncio.get_running_loop().create_task(self._drain())
+        self.tasks.add(self._draining)
+        self._draining.add_done_callback(self.tasks.discard)
+
+    async def _drain(self) -> None:
+        self._failed.clear()
+        while True:
+            slugs = [s.slug for s in self.state.sources.values() if s.ready]
+            # Files that failed this time round stay missing: skip past them.
+            missing = await self.state.registry.files_missing_hash(
+                slugs, SWEEP_BATCH + len(self._failed)
+            )
+            batch = [item for item in missing if item[0] not in self._failed]
+            if not batch:
+                return
+            for file_id, slug, path in batch:
+                self.schedule(file_id, slug, path)
+            # At most MAX_CONCURRENT_HASHES run; wait for this batch.
+            running = [t for t in self.tasks if t is not asyncio.current_task()]
+            if running:
+                await asyncio.wait(running)
 
     async def close(self) -> None:
         for task in list(self.tasks):

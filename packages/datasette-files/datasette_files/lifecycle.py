@@ -15,6 +15,7 @@ from .registry import Registry
 from .settings import PLUGIN
 from .sources import discover_storage_types, parse_sources
 from .state import FilesState, Settings, internal_is_temporary, set_state
+from .sync.jobs import SyncJobs
 from .thumbnails.service import start_thumbnailer
 
 log = logging.getLogger("datasette_files")
@@ -75,6 +76,7 @@ async def start_files(datasette) -> None:
         log.warning(TEMPORARY_WARNING)
     await uploads.sweep(state, startup=True)
     state.imports = await start_imports(datasette, state)
+    state.syncs = SyncJobs(datasette, state)
     state.sweeper = asyncio.get_running_loop().create_task(sweep_forever(state))
 
 
@@ -99,6 +101,8 @@ async def shutdown_files(datasette) -> None:
         await state.thumbnailer.close()
     if state.imports is not None:
         await state.imports.close()
+    if state.syncs is not None:
+        await state.syncs.close()
     for source in state.sources.values():
         try:
             await source.storage.close()

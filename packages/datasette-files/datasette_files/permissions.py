@@ -17,6 +17,7 @@ BROWSE = "files-browse"
 UPLOAD = "files-upload"
 EDIT = "files-edit"
 DELETE = "files-delete"
+SYNC = "files-sync"
 DEBUG = "debug-storages"
 
 
@@ -84,6 +85,12 @@ ACTIONS = [
         resource_class=FileResource,
     ),
     Action(
+        name=SYNC,
+        abbr="fs",
+        description="Sync a source: register the files already in its storage",
+        resource_class=SourceResource,
+    ),
+    Action(
         name=DEBUG,
         description="Use the datasette-files storage debug endpoints",
     ),
@@ -115,7 +122,7 @@ def per_source_rules(config_block, actor) -> list[tuple[str, bool]]:
 
 
 def permission_sql(datasette, actor, action) -> list[PermissionSQL]:
-    if action not in (BROWSE, UPLOAD, EDIT, DELETE):
+    if action not in (BROWSE, UPLOAD, EDIT, DELETE, SYNC):
         return []
     results = []
     root_block = (datasette.config or {}).get("permissions", {}).get(action)

@@ -221,6 +221,42 @@ MIGRATIONS = [
             ON files_files (source_slug, content_hash);
         """,
     ),
+    (
+        # Syncs of files already in a source (sync/): one row per run, its
+        # listing cursor and counters checkpointed with every batch, so a
+        # killed sync resumes. The partial unique index allows one running
+        # sync per source, across processes. Queries: sync/store.py.
+        "010_sync_jobs",
+        """
+        CREATE TABLE IF NOT EXISTS files_sync_jobs (
+            id TEXT PRIMARY KEY,
+            source_slug TEXT NOT NULL,
+            prefix TEXT NOT NULL DEFAULT '',
+            prune INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            owner TEXT,
+            actor_id TEXT,
+            cursor TEXT,
+            last_path TEXT,
+            listing_done INTEGER NOT NULL DEFAULT 0,
+            ordered INTEGER NOT NULL DEFAULT 1,
+            seen INTEGER NOT NULL DEFAULT 0,
+            registered INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            missing INTEGER NOT NULL DEFAULT 0,
+            removed INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            heartbeat_at REAL,
+            created_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS files_sync_jobs_one_running
+            ON files_sync_jobs (source_slug) WHERE status = 'running';
+        CREATE INDEX IF NOT EXISTS files_sync_jobs_source
+            ON files_sync_jobs (source_slug, created_at);
+        """,
+    ),
 ]
 
 FILE_COLUMNS = (

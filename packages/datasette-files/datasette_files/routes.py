@@ -2,6 +2,7 @@
 
 from . import openapi
 from .imports import views as imports
+from .sync import views as sync
 from .views import common, debug, files, search, sources, thumbnails, upload
 from .views.common import allow
 
@@ -23,6 +24,10 @@ ROUTES = [
     (rf"^/-/files/storages/list/{SLUG}$", debug.storage_list_view),
     (rf"^/-/files/source/{SLUG}\.json$", sources.source_json_view),
     (rf"^/-/files/source/{SLUG}$", sources.source_page_view),
+    (
+        rf"^/-/files/source/{SLUG}/-/sync(?:\.json)?$",
+        allow("GET POST", sync.sync_view),
+    ),
     (rf"^/-/files/upload/{SLUG}$", sources.upload_page_view),
     (rf"^/-/files/upload/{SLUG}/-/prepare$", allow("POST", upload.prepare_view)),
     (rf"^/-/files/upload/{SLUG}/-/upload$", allow("POST", upload.upload_view)),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .compat import StorageCalls
     from .hashing import Hasher
     from .imports.runner import ImportManager
+    from .sync.jobs import SyncJobs
     from .thumbnails.service import Thumbnailer
 
 log = logging.getLogger("datasette_files")
@@ -80,6 +81,7 @@ class FilesState:
     hasher: Hasher | None = None
     thumbnailer: Thumbnailer | None = None
     imports: ImportManager | None = None
+    syncs: SyncJobs | None = None
 
     def source(self, slug: str) -> Source | None:
         return self.sources.get(slug)

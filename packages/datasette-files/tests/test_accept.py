@@ -389,4 +389,6 @@ async def test_upload_pages_offer_only_the_allowed_types(make_ds):
         assert f'accept="{",".join(IMAGES_AND_PDF)}"' in page.text
     plain = await make_ds()
     page = await plain.client.get("/-/files/upload/files", actor=ALICE)
-    assert "accept=" not in page.text.split("<datasette-file-uploader", 1)[1].split(">")[0]
+    assert (
+        "accept=" not in page.text.split("<datasette-file-uploader", 1)[1].split(">")[0]
+    )

@@ -8,6 +8,7 @@ bob) and ``alice.txt`` (uploaded by alice), and these grants::
       files-upload: {id: [alice, bob]}
       files-edit: {id: alice}
       files-delete: {id: alice}
+      files-sync: {id: alice}
       debug-storages: {id: alice}
     plugins:
       datasette-files: {owners_can_edit: true, owners_can_delete: true}
@@ -50,6 +51,9 @@ MATRIX = [
     ("storages/list",     403,      403,     403,   200,  403,  403,   200),
     ("source page",       404,      404,     200,   200,  200,  404,   200),
     ("source .json",      404,      404,     200,   200,  200,  404,   200),
+    ("sync status",       403,      403,     403,   200,  403,  403,   200),
+    ("sync .json",        403,      403,     403,   200,  403,  403,   200),
+    ("start sync",        403,      403,     403,   202,  403,  403,   202),
     ("upload page",       403,      403,     403,   200,  200,  403,   200),
     ("prepare",           403,      403,     403,   200,  200,  403,   200),
     ("upload",            403,      403,     403,   200,  200,  403,   200),
@@ -86,6 +90,7 @@ MATRIX_PERMISSIONS = {
     "files-upload": {"id": ["alice", "bob"]},
     "files-edit": {"id": "alice"},
     "files-delete": {"id": "alice"},
+    "files-sync": {"id": "alice"},
     "debug-storages": {"id": "alice"},
 }
 OWNERS = {"owners_can_edit": True, "owners_can_delete": True}
@@ -155,6 +160,9 @@ async def request(world: World, endpoint: str, actor):
         return SEES if found == [world.bob_file["id"]] else BLIND
     if endpoint in PLAIN_GETS:
         return (await client.get(ENDPOINT_PATHS[endpoint], actor=actor)).status_code
+    if endpoint == "start sync":
+        response = await client.post(ENDPOINT_PATHS[endpoint], json={}, actor=actor)
+        return response.status_code
     if endpoint == "prepare":
         return (await api.prepare(ds, "files", size=3, actor=actor)).status_code
     if endpoint == "upload":
@@ -204,6 +212,8 @@ PLAIN_GETS = {
     "storages/list",
     "source page",
     "source .json",
+    "sync status",
+    "sync .json",
     "upload page",
     "import job page",
     "import job .json",
@@ -229,6 +239,9 @@ ENDPOINT_PATHS = {
     "storages/list": "/-/files/storages/list/files",
     "source page": "/-/files/source/files",
     "source .json": "/-/files/source/files.json",
+    "sync status": "/-/files/source/files/-/sync",
+    "sync .json": "/-/files/source/files/-/sync.json",
+    "start sync": "/-/files/source/files/-/sync",
     "upload page": "/-/files/upload/files",
     "prepare": "/-/files/upload/files/-/prepare",
     "upload": "/-/files/upload/files/-/upload",

@@ -8,7 +8,7 @@ import json
 from datasette import Response
 
 from ..errors import HTTPError
-from ..permissions import BROWSE, DELETE, EDIT, UPLOAD, can
+from ..permissions import BROWSE, DELETE, EDIT, SYNC, UPLOAD, can
 from ..state import get_state
 from .common import (
     file_json,
@@ -201,6 +201,9 @@ async def source_page_view(request, datasette):
                 "is_first_page": not request.args.get("_next"),
                 "may_edit": await can(datasette, actor, EDIT, source.slug),
                 "may_delete": await can(datasette, actor, DELETE, source.slug),
+                "sync_url": files_path(datasette, "source", source.slug) + "/-/sync"
+                if await can(datasette, actor, SYNC, source.slug)
+                else None,
             },
             request=request,
         )
