@@ -117,21 +117,30 @@ async def send_event(datasette, event: Event) -> None:
     await awaited_hook_results("track_event", datasette=datasette, event=event)
 
 
+async def send_file_event(datasette, event_class, actor, file, **details) -> None:
+    """Send one of the file events about ``file`` (a FileRow or File), with
+    the fields every file event has, plus ``details``."""
+    await send_event(
+        datasette,
+        event_class(
+            actor=actor,
+            file_id=file.id,
+            source=file.source_slug,
+            filename=file.filename,
+            **details,
+        ),
+    )
+
+
+SYNC_COUNTS = ("registered", "updated", "removed", "skipped", "seen")
+
+
 def sync_finished(datasette, actor: dict | None):
     """An ``on_finish`` for a sync engine: sends ``files-sync``."""
 
     async def send(progress) -> None:
-        await send_event(
-            datasette,
-            FilesSyncEvent(
-                actor=actor,
-                source=progress.source_slug,
-                registered=progress.registered,
-                updated=progress.updated,
-                removed=progress.removed,
-                skipped=progress.skipped,
-                seen=progress.seen,
-            ),
-        )
+        counts = {name: getattr(progress, name) for name in SYNC_COUNTS}
+        event = FilesSyncEvent(actor=actor, source=progress.source_slug, **counts)
+        await send_event(datasette, event)
 
     return send

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import fields
+from typing import Any
 
 from .compat import StorageCalls
 from .registry import FileRow
 from .sources import Source, SourceUnavailable
 from .state import get_state
 
-# What ``file["..."]`` reads; 0.1a3 passed plugins a dict with these keys.
-FILE_KEYS = (
-    "id",
-    "source_slug",
-    "path",
-    "filename",
-    "content_type",
-    "content_hash",
-    "size",
-    "width",
-    "height",
-    "uploaded_by",
-    "created_at",
-    "search_text",
-    "metadata",
-)
+# What ``file["..."]`` and ``file.<name>`` read: every field of the row, as
+# the dict datasette-files 0.1a3 passed to plugins had them.
+FILE_KEYS = tuple(field.name for field in fields(FileRow))
 
 
 class File(Mapping):
@@ -36,27 +25,15 @@ class File(Mapping):
     datasette-files 0.1a3 handed to ``file_actions`` plugins was.
     """
 
-    # Set from the row in __init__, one per FILE_KEYS entry.
-    id: str
-    source_slug: str
-    path: str
-    filename: str
-    content_type: str | None
-    content_hash: str | None
-    size: int | None
-    width: int | None
-    height: int | None
-    uploaded_by: str | None
-    created_at: str
-    search_text: str
-    metadata: dict
-
     def __init__(self, row: FileRow, source: Source | None):
         self._row = row
         self._source = source
-        # self.id, self.filename, ...: every field of the row.
-        for key in FILE_KEYS:
-            setattr(self, key, getattr(row, key))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names not found the usual way: the row's fields.
+        if name in FILE_KEYS:
+            return getattr(self._row, name)
+        raise AttributeError(name)
 
     def __repr__(self) -> str:
         return f"<File {self.id} {self.filename!r}>"

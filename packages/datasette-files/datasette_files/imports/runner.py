@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ulid import ULID
 
-from ..events import FileImportEvent, send_event
+from ..events import FileImportEvent, send_file_event
 from ..permissions import actor_id
 from ..registry import utcnow_iso
 from .csvstream import Column, CSVFormatError, LineReader, read_records
@@ -126,17 +126,14 @@ class ImportManager:
             log.warning("datasette-files: import %s failed: %s", job.id, ex)
             error, line = f"Import failed: {ex}", None
         else:
-            await send_event(
+            await send_file_event(
                 self.datasette,
-                FileImportEvent(
-                    actor=actor,
-                    file_id=file.id,
-                    source=file.source_slug,
-                    filename=file.filename,
-                    database=job.database_name,
-                    table=job.table_name,
-                    rows=worker.rows,
-                ),
+                FileImportEvent,
+                actor,
+                file,
+                database=job.database_name,
+                table=job.table_name,
+                rows=worker.rows,
             )
             return
         await self._fail(job, db, error, line)

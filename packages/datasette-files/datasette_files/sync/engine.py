@@ -275,11 +275,6 @@ class SyncEngine:
             and f.path not in excluded
         ]
         batch = Batch(
-            new=[],
-            changed=[],
-            stamped=[],
-            removed=[],
-            cursor=None,
             last_path=last_path,
             listing_done=False,
             ordered=self.progress.ordered,
@@ -349,11 +344,6 @@ class SyncEngine:
 
     def _missing_batch(self, gone: list[ExistingFile], last_path) -> Batch:
         batch = Batch(
-            new=[],
-            changed=[],
-            stamped=[],
-            removed=[],
-            cursor=None,
             last_path=gone[-1].path,
             listing_done=True,
             ordered=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ..registry import utcnow_iso
 
@@ -84,16 +84,18 @@ class NewFile:
 class Batch:
     """What one page of the listing changes, and the checkpoint after it."""
 
-    new: list[NewFile]
-    # (id, size, content_type or None to keep, metadata): content changed.
-    changed: list[tuple[str, int | None, str | None, dict]]
-    # (id, metadata): same content, stamp recorded for the first time.
-    stamped: list[tuple[str, dict]]
-    removed: list[str]
-    cursor: str | None
     last_path: str | None
     listing_done: bool
     ordered: bool
+    cursor: str | None = None
+    new: list[NewFile] = field(default_factory=list)
+    # (id, size, content_type or None to keep, metadata): content changed.
+    changed: list[tuple[str, int | None, str | None, dict]] = field(
+        default_factory=list
+    )
+    # (id, metadata): same content, stamp recorded for the first time.
+    stamped: list[tuple[str, dict]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     seen: int = 0
     skipped: int = 0
     missing: int = 0

@@ -14,7 +14,7 @@ from ..downloads import (
     started,
 )
 from ..errors import HTTPError
-from ..events import FileDeleteEvent, FileUpdateEvent, send_event
+from ..events import FileDeleteEvent, FileUpdateEvent, send_file_event
 from ..filenames import validate_filename
 from ..permissions import BROWSE, DELETE, EDIT, can
 from ..registry import FileRow
@@ -217,15 +217,8 @@ async def update_view(request, datasette):
     # Only fields whose value differs: re-sending the same text is no change.
     changed = [name for name in changes if getattr(row, name) != changes[name]]
     if changed:
-        await send_event(
-            datasette,
-            FileUpdateEvent(
-                actor=request.actor,
-                file_id=updated.id,
-                source=updated.source_slug,
-                filename=updated.filename,
-                changed=changed,
-            ),
+        await send_file_event(
+            datasette, FileUpdateEvent, request.actor, updated, changed=changed
         )
     return Response.json({"ok": True, "file": file_json(datasette, updated)})
 
@@ -254,15 +247,7 @@ async def delete_view(request, datasette):
             row.source_slug,
             ex,
         )
-    await send_event(
-        datasette,
-        FileDeleteEvent(
-            actor=request.actor,
-            file_id=row.id,
-            source=row.source_slug,
-            filename=row.filename,
-        ),
-    )
+    await send_file_event(datasette, FileDeleteEvent, request.actor, row)
     return Response.json({"ok": True, "deleted": row.id})
 
 

@@ -6,7 +6,7 @@ from datasette import Response
 
 from .. import uploads
 from ..errors import HTTPError
-from ..events import FileUploadEvent, send_event
+from ..events import FileUploadEvent, send_file_event
 from ..permissions import UPLOAD, can
 from ..state import get_state
 from ..streaming_form import BodyTimeout, FormError, StreamingForm, read_body
@@ -153,16 +153,13 @@ async def complete_view(request, datasette):
                 "duplicate_of": completed.duplicate_of,
             }
         )
-    await send_event(
+    await send_file_event(
         datasette,
-        FileUploadEvent(
-            actor=request.actor,
-            file_id=file.id,
-            source=file.source_slug,
-            filename=file.filename,
-            content_type=file.content_type,
-            size=file.size,
-        ),
+        FileUploadEvent,
+        request.actor,
+        file,
+        content_type=file.content_type,
+        size=file.size,
     )
     return Response.json({"ok": True, "file": file_json(datasette, file)}, status=201)
 
