@@ -200,7 +200,7 @@ async def test_sync_survives_broker_expiry_mid_listing(seaweedfs, tmp_path):
         async def outlive_the_credentials():
             # After the first batch, let the credentials in use expire.
             if not waited:
-                waited.append(broker.calls)
+                waited.append(len(broker.calls))
                 expiry = storage._connection.broker.current.expiration
                 left = expiry - datetime.now(timezone.utc)
                 await asyncio.sleep(max(left.total_seconds(), 0) + 0.05)
@@ -219,7 +219,7 @@ async def test_sync_survives_broker_expiry_mid_listing(seaweedfs, tmp_path):
             await storage.close()
     assert progress.status == "finished"
     assert progress.registered == len(keys)
-    assert broker.calls > waited[0]  # refreshed mid-listing
+    assert len(broker.calls) > waited[0]  # refreshed mid-listing
     rows = await db.execute("SELECT count(*), count(DISTINCT path) FROM files_files")
     assert tuple(rows.first()) == (len(keys), len(keys))
 

@@ -87,6 +87,35 @@ def nullable(schema_type: str, **extra) -> dict:
     return {"type": [schema_type, "null"], **extra}
 
 
+# A sync job (sync/views.py job_json); counts are null while unknown.
+SYNC_JOB = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "source": {"type": "string"},
+        "status": {"enum": ["running", "finished", "interrupted", "failed"]},
+        "finished": {"type": "boolean"},
+        "prefix": {"type": "string"},
+        "prune": {"type": "boolean"},
+        "listing_done": {"type": "boolean"},
+        **{
+            name: {"type": ["integer", "null"]}
+            for name in (
+                "seen",
+                "registered",
+                "updated",
+                "skipped",
+                "missing",
+                "removed",
+            )
+        },
+        "error": {"type": ["string", "null"]},
+        "url": {"type": "string"},
+    },
+    "required": ["id", "source", "status", "finished", "url"],
+}
+
+
 def ok_object(properties: dict, required: list[str] | None = None) -> dict:
     """A successful reply: ``{"ok": true, ...}``; extra keys allowed."""
     return {
@@ -489,6 +518,47 @@ PATHS = {
                 **errors(400, 404),
             },
         }
+    },
+    "/-/files/source/{slug}/-/sync.json": {
+        "get": {
+            "operationId": "getSync",
+            "summary": "The running or latest sync of a source (docs/sync.md)",
+            "parameters": [SLUG],
+            "responses": {
+                "200": json_response(
+                    "The job, or null before the first sync",
+                    ok_object({"job": {"anyOf": [SYNC_JOB, {"type": "null"}]}}),
+                ),
+                **errors(403, 404),
+            },
+        },
+        "post": {
+            "operationId": "startSync",
+            "summary": "Register the files the source's backend already holds",
+            "parameters": [SLUG],
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "prune": {
+                            "type": "boolean",
+                            "description": "remove rows whose object is gone",
+                        },
+                        "prefix": {"type": "string", "maxLength": 1024},
+                    },
+                    "additionalProperties": False,
+                },
+                {"prune": False},
+                required=False,
+            ),
+            "responses": {
+                "202": json_response(
+                    "Started (or resumed) in the background; poll with GET",
+                    ok_object({"job": SYNC_JOB}),
+                ),
+                **errors(400, 403, 404, 409, 503),
+            },
+        },
     },
     "/-/files/upload/{slug}/-/prepare": {
         "post": {

@@ -25,7 +25,7 @@ ROUTES = [
     (rf"^/-/files/source/{SLUG}\.json$", sources.source_json_view),
     (rf"^/-/files/source/{SLUG}$", sources.source_page_view),
     (
-        rf"^/-/files/source/{SLUG}/-/sync(?:\.json)?$",
+        rf"^/-/files/source/{SLUG}/-/sync(?P<format>\.json)?$",
         allow("GET POST", sync.sync_view),
     ),
     (rf"^/-/files/upload/{SLUG}$", sources.upload_page_view),
