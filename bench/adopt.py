@@ -17,27 +17,18 @@ import sqlite3
 import time
 from pathlib import Path
 
+from testkit import REGISTRY_0_1A3
+
 from .filesystem import startup_seconds
 from .harness import Result, median
 
-OLD_SCHEMA = """
-CREATE TABLE datasette_files_sources (
-    id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, storage_type TEXT NOT NULL,
-    config TEXT, created_at TEXT
-);
-CREATE TABLE datasette_files (
-    id TEXT PRIMARY KEY, source_id INTEGER NOT NULL, path TEXT NOT NULL,
-    filename TEXT NOT NULL, content_type TEXT, content_hash TEXT, size INTEGER,
-    width INTEGER, height INTEGER, uploaded_by TEXT, created_at TEXT NOT NULL,
-    metadata TEXT, search_text TEXT, UNIQUE (source_id, path)
-);
-CREATE TABLE datasette_files_thumbnails (
-    file_id TEXT PRIMARY KEY, thumbnail BLOB NOT NULL, content_type TEXT NOT NULL,
-    width INTEGER, height INTEGER, generator TEXT, created_at TEXT
-);
+OLD_SCHEMA = (
+    REGISTRY_0_1A3
+    + """
 INSERT INTO datasette_files_sources (id, slug, storage_type, config)
 VALUES (1, 'bench', 'filesystem', '{}'), (2, 'gone', 'filesystem', '{}');
 """
+)
 THUMBNAILS = 1_000
 
 

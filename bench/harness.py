@@ -40,59 +40,6 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-class CountingRelay:
-    """A loopback TCP relay in front of ``port`` that counts bytes each way.
-
-    The honest way to say how many bytes passed through a server: the
-    kernel's per-process counters miss the recv()/send() asyncio uses.
-    """
-
-    def __init__(self, port: int):
-        self.upstream_port = port
-        self.to_server = 0
-        self.from_server = 0
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            for source, target, inbound in (
-                (client, upstream, True),
-                (upstream, client, False),
-            ):
-                threading.Thread(
-                    target=self._pump, args=(source, target, inbound), daemon=True
-                ).start()
-
-    def _pump(self, source, target, inbound: bool) -> None:
-        try:
-            while data := source.recv(256 * 1024):
-                with self._lock:
-                    if inbound:
-                        self.to_server += len(data)
-                    else:
-                        self.from_server += len(data)
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._listener.close()
-
-
 class RssSampler:
     """Samples a process's RSS every 20 ms; reports peak growth over a baseline."""
 

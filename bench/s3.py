@@ -8,12 +8,12 @@ from pathlib import Path
 
 import aioboto3
 import httpx
+from testkit import CountingRelay
 
 from .filesystem import prepare, upload_raw
 from .harness import (
     BIN,
     MIB,
-    CountingRelay,
     Result,
     RssSampler,
     curl,

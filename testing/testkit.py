@@ -154,19 +154,22 @@ class LoopbackBroker:
 
 
 class CountingRelay:
-    """A TCP relay in front of a Datasette server that counts every byte
-    clients send to it: proof of what did (not) pass through Datasette.
+    """A TCP relay in front of a server on ``upstream_port`` that counts the
+    bytes each way (``to_server``, ``from_server``): proof of what did (not)
+    pass through Datasette. Used by the tests and by ``bench/``.
 
     (``/proc/<pid>/io`` cannot tell: ``rchar`` counts ``read()`` but not the
     ``recv()`` that asyncio reads sockets with.)
 
-    Has the server's ``url()``, ``origin``, ``log_in()``, so ``open_page``
-    can browse through it.
+    Given the Datasette ``server`` it fronts, it has the server's ``url()``,
+    ``origin``, ``log_in()``, so ``open_page`` can browse through it.
     """
 
-    def __init__(self, server):
+    def __init__(self, upstream_port: int, server=None):
+        self.upstream_port = upstream_port
         self.server = server
-        self.received = 0
+        self.to_server = 0
+        self.from_server = 0
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -194,7 +197,7 @@ class CountingRelay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.server.port))
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
             with self._lock:
                 self._sockets += [client, upstream]
             threading.Thread(
@@ -207,9 +210,11 @@ class CountingRelay:
     def _pump(self, source, target, to_server: bool) -> None:
         try:
             while data := source.recv(256 * 1024):
-                if to_server:
-                    with self._lock:
-                        self.received += len(data)
+                with self._lock:
+                    if to_server:
+                        self.to_server += len(data)
+                    else:
+                        self.from_server += len(data)
                 target.sendall(data)
         except OSError:
             pass
@@ -225,3 +230,23 @@ class CountingRelay:
         with self._lock:
             for sock in self._sockets:
                 sock.close()
+
+
+# The registry tables of datasette-files 0.1a3, as its public docs describe
+# them: what adopt.py adopts (tests and bench/adopt.py build databases of it).
+REGISTRY_0_1A3 = """
+CREATE TABLE datasette_files_sources (
+    id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, storage_type TEXT NOT NULL,
+    config TEXT, created_at TEXT
+);
+CREATE TABLE datasette_files (
+    id TEXT PRIMARY KEY, source_id INTEGER NOT NULL, path TEXT NOT NULL,
+    filename TEXT NOT NULL, content_type TEXT, content_hash TEXT, size INTEGER,
+    width INTEGER, height INTEGER, uploaded_by TEXT, created_at TEXT NOT NULL,
+    metadata TEXT, search_text TEXT, UNIQUE (source_id, path)
+);
+CREATE TABLE datasette_files_thumbnails (
+    file_id TEXT PRIMARY KEY, thumbnail BLOB NOT NULL, content_type TEXT NOT NULL,
+    width INTEGER, height INTEGER, generator TEXT, created_at TEXT
+);
+"""

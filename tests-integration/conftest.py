@@ -125,7 +125,7 @@ def counting_relay():
     relays = []
 
     def make(server: DatasetteServer) -> CountingRelay:
-        relays.append(CountingRelay(server))
+        relays.append(CountingRelay(server.port, server))
         return relays[-1]
 
     yield make

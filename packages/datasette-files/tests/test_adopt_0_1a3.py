@@ -15,7 +15,7 @@ import time
 
 import pytest
 from datasette.database import Database
-from testkit import ALICE
+from testkit import ALICE, REGISTRY_0_1A3
 from thumbnail_helpers import image_bytes
 
 ACTIONS = ("files-browse", "files-upload", "files-edit", "files-delete")
@@ -24,25 +24,14 @@ OLD_TABLES = (
     "datasette_files",
     "datasette_files_thumbnails",
 )
-OLD_SCHEMA = """
-CREATE TABLE datasette_files_sources (
-    id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, storage_type TEXT NOT NULL,
-    config TEXT, created_at TEXT
-);
-CREATE TABLE datasette_files (
-    id TEXT PRIMARY KEY, source_id INTEGER NOT NULL, path TEXT NOT NULL,
-    filename TEXT NOT NULL, content_type TEXT, content_hash TEXT, size INTEGER,
-    width INTEGER, height INTEGER, uploaded_by TEXT, created_at TEXT NOT NULL,
-    metadata TEXT, search_text TEXT, UNIQUE (source_id, path)
-);
-CREATE TABLE datasette_files_thumbnails (
-    file_id TEXT PRIMARY KEY, thumbnail BLOB NOT NULL, content_type TEXT NOT NULL,
-    width INTEGER, height INTEGER, generator TEXT, created_at TEXT
-);
+OLD_SCHEMA = (
+    REGISTRY_0_1A3
+    + """
 INSERT INTO datasette_files_sources (id, slug, storage_type, config, created_at)
 VALUES (1, 'files', 'filesystem', '{}', '2025-01-01 00:00:00'),
        (2, 'retired', 'filesystem', '{}', '2025-01-01 00:00:00');
 """
+)
 
 
 def old_id(n: int) -> str:
