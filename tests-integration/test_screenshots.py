@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+# Screenshots take long (three full pages of UI each); the pages they show
+# are covered by the quick browser tests, so these run with the slow cases.
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 MB = 1024 * 1024
 DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"

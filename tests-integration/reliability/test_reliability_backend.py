@@ -25,6 +25,7 @@ def kill(seaweedfs) -> None:
     seaweedfs._remove_sockets()
 
 
+@pytest.mark.slow
 async def test_seaweedfs_killed_mid_upload_and_mid_download(
     own_seaweedfs,
     start_datasette,

@@ -103,6 +103,7 @@ def files_source(kind: str, request, make_s3_source) -> dict:
     return {"files": make_s3_source(seaweedfs, multipart_part_size=5 * MB)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["filesystem", "s3"])
 async def test_killed_mid_upload(kind, start_datasette, tools, request, make_s3_source):
     server = start_datasette(

@@ -76,7 +76,9 @@ def sources(kind: str, tmp_path, seaweedfs, make_s3_source) -> dict:
     return {"files": make_s3_source(seaweedfs)}
 
 
-@pytest.mark.parametrize("kind", ["filesystem", "s3"])
+@pytest.mark.parametrize(
+    "kind", ["filesystem", pytest.param("s3", marks=pytest.mark.slow)]
+)
 async def test_concurrent_uploads_and_downloads(
     kind, start_datasette, files_client, nothing_lost, tmp_path, request, make_s3_source
 ):

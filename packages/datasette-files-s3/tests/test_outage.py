@@ -16,6 +16,7 @@ async def chunks(data):
     yield data
 
 
+@pytest.mark.slow
 async def test_outage_and_recovery(seaweedfs, source_config):
     before = S3Storage()
     await before.configure(source_config(), no_secrets)
