@@ -17,8 +17,6 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import aioboto3
-from aiobotocore.config import AioConfig
 from botocore.exceptions import (
     ClientError,
     ConnectionError,
@@ -162,7 +160,7 @@ class S3Connection:
     def __init__(self, config: S3Config, broker: CredentialsBroker | None = None):
         self.config = config
         self.broker = broker
-        self._session = aioboto3.Session()
+        self._session: Any = None
         self._client: _Client | None = None
         self._retired: set[_Client] = set()
         self._swap_lock = asyncio.Lock()
@@ -222,6 +220,13 @@ class S3Connection:
             return fresh
 
     async def _open(self, credentials: BrokerCredentials | None) -> _Client:
+        # aioboto3 takes half a second to import: only a process that talks
+        # to S3 pays for it, not every ``datasette`` start with us installed.
+        import aioboto3
+        from aiobotocore.config import AioConfig
+
+        if self._session is None:
+            self._session = aioboto3.Session()
         config = self.config
         kwargs: dict = {}
         if credentials is not None:
