@@ -290,7 +290,7 @@ async def test_hung_generator_is_killed_and_datasette_stays_responsive(
     )
     ds = await make_ds(
         plugin={
-            "thumbnail_timeout": 5,
+            "thumbnail_timeout": 2.5,
             "thumbnail_wait": 0.2,
             "thumbnail_retry_after": 60,
         }
