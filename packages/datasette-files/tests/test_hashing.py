@@ -159,6 +159,23 @@ async def test_big_chunks_span_several_batches(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_chunks_larger_than_a_batch_fill_the_buffers_in_turn(tmp_path):
+    # After the first batch, chunks are copied into two buffers used in
+    # turn; a chunk of 2.5 batches fills one, the other, then the first.
+    sizes = [1000, filesystem.WRITE_BATCH, 5 * filesystem.WRITE_BATCH // 2, 7, 3]
+    data = os.urandom(sum(sizes) + filesystem.WRITE_BATCH - 1)
+    sizes.append(len(data) - sum(sizes))
+
+    async def uneven():
+        offset = 0
+        for size in sizes:
+            yield data[offset : offset + size]
+            offset += size
+
+    assert await stored_bytes(tmp_path, uneven()) == data
+
+
+@pytest.mark.asyncio
 async def test_a_short_writev_is_finished(tmp_path, monkeypatch):
     real_writev = os.writev
 
