@@ -67,9 +67,14 @@ def _submit(func, *args) -> Future:
 
 
 async def _finished(call: Future) -> None:
-    """Wait for ``call`` (a cancelled wait leaves it running); raise its error."""
+    """Wait for ``call``; raise its error.
+
+    A cancelled wait cancels ``call`` only if no thread has started it: one
+    already running goes on (a thread cannot be stopped), and is then not
+    done, which is what the cleanup that follows looks at.
+    """
     if not call.done():
-        await asyncio.shield(asyncio.wrap_future(call))
+        await asyncio.wrap_future(call)
     call.result()
 
 
@@ -316,10 +321,9 @@ class FilesystemStorage(Storage):
         size = 0
         batches = _Batches()
         # One batch is written by a worker thread while the next one arrives.
-        # Every thread call on fd is in `writing`, waited for with _finished(): a
-        # cancelled wait must not cancel it, or the cleanup below would not
-        # wait for the thread and would close fd (a number the next open()
-        # may reuse) under it.
+        # Every thread call on fd is in `writing` until it is done: the
+        # cleanup below must wait for those still running before closing fd
+        # (a number the next open() may reuse).
         writing: deque[Future] = deque()
         # Large uploads are flushed to disk as they arrive (one fdatasync at
         # a time, beside the writes), so the final fsync has little left.
@@ -369,6 +373,9 @@ class FilesystemStorage(Storage):
             ]
             if busy:
                 await asyncio.wait(busy)
+                for waited in busy:
+                    if not waited.cancelled():
+                        waited.exception()  # seen: this upload fails anyway
             if fd is not None:
                 os.close(fd)
             try:
