@@ -320,10 +320,10 @@ class FilesystemStorage(Storage):
             raise self._write_error(ex) from ex
         size = 0
         batches = _Batches()
-        # One batch is written by a worker thread while the next one arrives.
-        # Every thread call on fd is in `writing` until it is done: the
-        # cleanup below must wait for those still running before closing fd
-        # (a number the next open() may reuse).
+        # Up to BUFFERS - 1 batches are written by worker threads while the
+        # next one arrives. Every thread call on fd is in `writing` until it
+        # is done: the cleanup below must wait for those still running
+        # before closing fd (a number the next open() may reuse).
         writing: deque[Future] = deque()
         # Large uploads are flushed to disk as they arrive (one fdatasync at
         # a time, beside the writes), so the final fsync has little left.
