@@ -1,6 +1,8 @@
 """The baseline: the same server stack (uvicorn) without Datasette.
 
-POST /upload writes the request body to a file in $BASELINE_DIR;
+POST /upload writes the request body to a file in $BASELINE_DIR and fsyncs
+it once at the end before answering, so it is as durable as a datasette-files
+upload (which fsyncs its temp file before the rename);
 GET /download streams $BASELINE_DIR/<name> back in 1 MiB chunks.
 Run: uvicorn bench.baseline_app:app
 """

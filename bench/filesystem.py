@@ -17,7 +17,6 @@ from .harness import (
     RssSampler,
     curl,
     free_port,
-    make_file,
     median,
     percentile,
     serve,
@@ -146,8 +145,31 @@ def settle(*paths: Path) -> None:
     os.sync()
 
 
-def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
-    """Interleave baseline and Datasette runs; report medians (RSS: worst)."""
+def warm_up(base_url: str, url: str, big: Path, base_dir: Path, uploads: Path):
+    """One full-size upload and download through each server, unmeasured.
+
+    A process's first large transfer is not like the next ones: glibc's
+    malloc raises its thresholds once the first big buffers are freed, and
+    until then every 256 KiB read from the socket is memory faulted in
+    afresh. The bare app's first upload measured at half its later speed.
+    """
+    curl(["-X", "POST", "-T", str(big), base_url + "/upload"])
+    curl([base_url + "/download/big.bin"])
+    _, file = upload_raw(url, "bench", big)
+    wait_for_hash(url, file)
+    curl([url + file["download_url"]])
+    settle(base_dir, uploads)
+
+
+def bench_transfers(
+    work: Path, big: Path, repeats: int = 5, tmpfs: bool = False
+) -> list[Result]:
+    """Interleave baseline and Datasette runs; report medians (RSS: worst).
+
+    Both servers write under ``work``; with ``tmpfs`` the caller has put it
+    on /dev/shm, and the results say so in their names.
+    """
+    where = " on tmpfs" if tmpfs else ""
     size = big.stat().st_size
     base_dir = work / "baseline"
     base_dir.mkdir(exist_ok=True)
@@ -170,7 +192,7 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
             datasette_args(port, work, internal), url + "/-/files/sources.json"
         ) as ds,
     ):
-        upload_raw(url, "bench", make_file(work / "warmup.bin", 4 * MIB))
+        warm_up(base_url, url, big, base_dir, uploads)
 
         def base_up():
             with RssSampler(baseline.pid) as rss:
@@ -212,26 +234,31 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
     def worst(name):
         return max(runs[name + " rss"])
 
-    def spread(name):
-        base = "base " + name.split()[-1]
+    def rounds(name, base):
+        """Every round's ratio to the baseline run beside it, in run order."""
         ratios = [
             ours / theirs for ours, theirs in zip(runs[name], runs[base], strict=True)
         ]
-        return f"runs {min(ratios):.2f}×–{max(ratios):.2f}× of the baseline beside them"
+        listed = ", ".join(f"{ratio:.2f}×" for ratio in ratios)
+        return f"median of {repeats}; rounds {listed}"
 
+    # On tmpfs no disk hides the software path: the goal is higher there.
+    goal = 0.9 if tmpfs else 0.8
     label = size_label(size)
+    base_note = "baseline: bare uvicorn app, fsync at the end"
+    raw, form = m("raw up"), m("form up")
     results = [
         Result(
-            f"filesystem upload, raw body ({label})",
-            m("raw up"),
+            f"filesystem upload{where}, raw body ({label})",
+            raw,
             "MiB/s",
             baseline=m("base up"),
-            target="≥ 0.8× baseline",
-            passed=m("raw up") >= 0.8 * m("base up"),
-            notes=f"median of {repeats}; {spread('raw up')}",
+            target=f"≥ {goal}× baseline",
+            passed=raw >= goal * m("base up"),
+            notes=f"{rounds('raw up', 'base up')}; {base_note}",
         ),
         Result(
-            "filesystem upload, raw body: peak RSS growth",
+            f"filesystem upload{where}, raw body: peak RSS growth",
             worst("raw up"),
             "MiB",
             baseline=worst("base up"),
@@ -239,7 +266,7 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
             passed=worst("raw up") <= 32,
         ),
         Result(
-            "filesystem upload, raw body: content_hash recorded after complete",
+            f"filesystem upload{where}, raw body: content_hash recorded after complete",
             m("hash delay") * 1000,
             "ms",
             notes=(
@@ -248,29 +275,35 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
             ),
         ),
         Result(
-            f"filesystem upload, multipart form ({label})",
-            m("form up"),
+            f"filesystem upload{where}, multipart form ({label})",
+            form,
             "MiB/s",
-            baseline=m("base up"),
-            notes="for comparison",
+            baseline=raw,
+            target="≥ 0.9× the raw-body upload (the baseline here)",
+            passed=form >= 0.9 * raw,
+            notes=(
+                f"{form / m('base up'):.2f}× the bare app; "
+                + rounds("form up", "base up").replace("rounds", "rounds vs bare app")
+            ),
         ),
         Result(
-            "filesystem upload, multipart form: peak RSS growth",
+            f"filesystem upload{where}, multipart form: peak RSS growth",
             worst("form up"),
             "MiB",
-            notes="for comparison",
+            target="≤ 32 MiB",
+            passed=worst("form up") <= 32,
         ),
         Result(
-            f"filesystem download ({label})",
+            f"filesystem download{where} ({label})",
             m("down"),
             "MiB/s",
             baseline=m("base down"),
             target="≥ 0.8× baseline",
             passed=m("down") >= 0.8 * m("base down"),
-            notes=f"median of {repeats}; {spread('down')}",
+            notes=rounds("down", "base down"),
         ),
         Result(
-            "filesystem download: peak RSS growth",
+            f"filesystem download{where}: peak RSS growth",
             worst("down"),
             "MiB",
             baseline=worst("base down"),
@@ -278,7 +311,7 @@ def bench_transfers(work: Path, big: Path, repeats: int = 5) -> list[Result]:
             passed=worst("down") <= 32,
         ),
         Result(
-            "Range request (64 KiB) latency p50",
+            f"Range request (64 KiB){where} latency p50",
             median(latencies),
             "ms",
             notes=f"p95 {percentile(latencies, 95):.2f} ms over {len(latencies)} requests",

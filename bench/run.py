@@ -2,6 +2,8 @@
 
     uv run python -m bench.run                      # everything, 1 GiB files
     uv run python -m bench.run --size-mib 256 --only filesystem
+    uv run python -m bench.run --only filesystem --tmpfs --rounds 5 --no-write
+    uv run python -m bench.run --only filesystem --tmpfs-only --no-write
     uv run python -m bench.run --no-write           # print only
     uv run python -m bench.run --only csv --csv-mib 100 --no-write
     uv run python -m bench.run --only latency --no-write
@@ -11,6 +13,10 @@
 
 Each figure is measured in the same run as its baseline and reported as a
 ratio, so a busy machine slows both sides alike.
+
+``--tmpfs`` measures the filesystem transfers a second time with both
+servers' storage (and the file curl sends) on /dev/shm, removed afterwards:
+without a disk to wait for, what is left is the software path.
 """
 
 from __future__ import annotations
@@ -78,7 +84,8 @@ about, since absolute numbers depend on the machine.
 
 Baselines: for the filesystem source, a minimal ASGI app under the same
 uvicorn that writes the request body to a file / streams a file back in 1 MiB
-chunks (`bench/baseline_app.py`); clients are `curl` in both cases. For S3,
+chunks (`bench/baseline_app.py`), fsyncing an upload once at the end as
+datasette-files does before its rename; clients are `curl` in both cases. For S3,
 aioboto3 uploading the same bytes straight to the same SeaweedFS. RSS growth
 is the Datasette process's peak resident memory during the transfer minus its
 resident memory just before, sampled every 20 ms.
@@ -96,6 +103,19 @@ def main() -> None:
     parser.add_argument("--csv-mib", type=int, default=100)
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating rounds of the transfers"
+    )
+    parser.add_argument(
+        "--tmpfs",
+        action="store_true",
+        help="measure the filesystem transfers on /dev/shm too",
+    )
+    parser.add_argument(
+        "--tmpfs-only",
+        action="store_true",
+        help="measure the filesystem transfers on /dev/shm only",
+    )
     parser.add_argument("--work", default=None, help="scratch directory")
     args = parser.parse_args()
     sections = [s for s in args.only.split(",") if s]
@@ -122,6 +142,8 @@ def run_sections(args, sections: list[str], work: Path) -> None:
             section = function(work)
         elif name == "csv":
             section = function(work, args.csv_mib * MIB)
+        elif name == "filesystem":
+            section = filesystem_transfers(args, function, work, size)
         else:
             section = function(work, make_file(work / "big.bin", size))
         results += section
@@ -129,6 +151,23 @@ def run_sections(args, sections: list[str], work: Path) -> None:
     print("\n" + format_table(results))
     if not args.no_write:
         write_doc(results, size, sections)
+
+
+def filesystem_transfers(args, function, work: Path, size: int) -> list[Result]:
+    """On the scratch directory's disk, and/or on tmpfs beside it."""
+    results: list[Result] = []
+    if not args.tmpfs_only:
+        big = make_file(work / "big.bin", size)
+        results += function(work, big, args.rounds)
+    if args.tmpfs or args.tmpfs_only:
+        shm = Path(tempfile.mkdtemp(prefix="datasette-files-bench-", dir="/dev/shm"))
+        try:
+            big = make_file(shm / "big.bin", size)
+            results += function(shm, big, args.rounds, tmpfs=True)
+        finally:
+            # Gigabytes of memory until removed.
+            shutil.rmtree(shm, ignore_errors=True)
+    return results
 
 
 if __name__ == "__main__":

@@ -36,38 +36,87 @@ class BodyTimeout(HTTPError):
         super().__init__(408, message)
 
 
-async def receive_within(receive, seconds: float | None) -> dict:
-    """The next ASGI message, or ``BodyTimeout`` after ``seconds`` without one.
+class IdleTimer:
+    """``BodyTimeout`` for a reader that waits ``seconds`` for the client.
 
-    Only the wait for the client is timed, never the storage's work on what
-    came before.
+    Only the wait for the next ASGI message is timed, never the storage's
+    work on what came before. One timer serves a whole body and is re-armed
+    lazily, once per ``seconds`` at most: a message costs a clock read and
+    two assignments, where a timer per message (``asyncio.timeout``) costs
+    a heap entry armed and cancelled thousands of times a second.
     """
-    if seconds is None:
-        return await receive()
-    try:
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.loop = asyncio.get_running_loop()
+        self.waiting_since = 0.0
+        # The task waiting for the client, or None while nothing waits.
+        self.waiter: asyncio.Task | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        self.expired = False
+        self.cancelling = 0
+
+    async def receive(self, receive) -> dict:
+        self.waiting_since = self.loop.time()
+        waiter = self.waiter = asyncio.current_task()
+        if self.handle is None:
+            self.handle = self.loop.call_at(
+                self.waiting_since + self.seconds, self._check
+            )
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            if not self.expired or waiter is None:
+                raise
+            if sys.version_info >= (3, 11) and waiter.uncancel() > self.cancelling:
+                raise  # cancelled by someone else as well: that wins
+            raise BodyTimeout(
+                f"No data received for {self.seconds:g} seconds; "
+                "the upload was abandoned"
+            ) from None
+        finally:
+            self.waiter = None
+
+    def _check(self) -> None:
+        self.handle = None
+        waiter = self.waiter
+        if waiter is None:
+            return  # nothing waits now; the next wait arms the timer again
+        deadline = self.waiting_since + self.seconds
+        if self.loop.time() < deadline:
+            self.handle = self.loop.call_at(deadline, self._check)
+            return
+        self.expired = True
         if sys.version_info >= (3, 11):
-            # A timer per message, not a task: cheap at many chunks a second.
-            async with asyncio.timeout(seconds):
-                return await receive()
-        return await asyncio.wait_for(receive(), seconds)
-    except asyncio.TimeoutError:
-        raise BodyTimeout(
-            f"No data received for {seconds:g} seconds; the upload was abandoned"
-        ) from None
+            self.cancelling = waiter.cancelling()
+        waiter.cancel()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
 
 
 async def read_body(receive, idle_timeout: float | None = None) -> AsyncIterator[bytes]:
     """The raw request body, message by message; ``BodyTimeout`` if the
     client goes quiet for ``idle_timeout`` seconds."""
-    while True:
-        message = await receive_within(receive, idle_timeout)
-        if message["type"] == "http.disconnect":
-            raise FormError("client disconnected before the upload finished")
-        body = message.get("body", b"")
-        if body:
-            yield body
-        if not message.get("more_body", False):
-            return
+    timer = IdleTimer(idle_timeout) if idle_timeout is not None else None
+    try:
+        while True:
+            if timer is None:
+                message = await receive()
+            else:
+                message = await timer.receive(receive)
+            if message["type"] == "http.disconnect":
+                raise FormError("client disconnected before the upload finished")
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+    finally:
+        if timer is not None:
+            timer.close()
 
 
 class StreamingForm:

@@ -16,7 +16,7 @@ async def test_full_disk_is_a_507_and_leaves_nothing(
     make_ds, api, upload, snapshot, json_error, monkeypatch, tmp_path
 ):
     ds = await make_ds()
-    real_write, real_writev = os.write, os.writev
+    real_pwrite, real_pwritev = os.pwrite, os.pwritev
     limit = {"bytes": 1024 * 1024}
 
     def take(size):
@@ -25,16 +25,16 @@ async def test_full_disk_is_a_507_and_leaves_nothing(
             raise OSError(errno.ENOSPC, "No space left on device")
         limit["bytes"] -= size
 
-    def write(fd, data):
+    def pwrite(fd, data, offset):
         take(len(data))
-        return real_write(fd, data)
+        return real_pwrite(fd, data, offset)
 
-    def writev(fd, buffers):
+    def pwritev(fd, buffers, offset):
         take(sum(len(buffer) for buffer in buffers))
-        return real_writev(fd, buffers)
+        return real_pwritev(fd, buffers, offset)
 
-    monkeypatch.setattr(filesystem.os, "write", write)
-    monkeypatch.setattr(filesystem.os, "writev", writev)
+    monkeypatch.setattr(filesystem.os, "pwrite", pwrite)
+    monkeypatch.setattr(filesystem.os, "pwritev", pwritev)
     before = await snapshot(ds)
     token = (await api.prepare(ds, "files", "big.bin", 3 * 1024 * 1024)).json()[
         "upload_token"

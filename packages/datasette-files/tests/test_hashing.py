@@ -159,15 +159,32 @@ async def test_big_chunks_span_several_batches(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_a_short_writev_is_finished(tmp_path, monkeypatch):
-    real_writev = os.writev
+async def test_chunks_larger_than_a_batch_fill_the_buffers_in_turn(tmp_path):
+    # After the first batch, chunks are copied into two buffers used in
+    # turn; a chunk of 2.5 batches fills one, the other, then the first.
+    sizes = [1000, filesystem.WRITE_BATCH, 5 * filesystem.WRITE_BATCH // 2, 7, 3]
+    data = os.urandom(sum(sizes) + filesystem.WRITE_BATCH - 1)
+    sizes.append(len(data) - sum(sizes))
 
-    def half_writev(fd, buffers):
+    async def uneven():
+        offset = 0
+        for size in sizes:
+            yield data[offset : offset + size]
+            offset += size
+
+    assert await stored_bytes(tmp_path, uneven()) == data
+
+
+@pytest.mark.asyncio
+async def test_a_short_writev_is_finished(tmp_path, monkeypatch):
+    real_pwritev = os.pwritev
+
+    def half_pwritev(fd, buffers, offset):
         # Like a signal interrupting a large write: only part of it lands.
         data = b"".join(buffers)
-        return real_writev(fd, [data[: max(1, len(data) // 2)]])
+        return real_pwritev(fd, [data[: max(1, len(data) // 2)]], offset)
 
-    monkeypatch.setattr(filesystem.os, "writev", half_writev)
+    monkeypatch.setattr(filesystem.os, "pwritev", half_pwritev)
     data = os.urandom(2 * filesystem.WRITE_BATCH + 99)
     assert await stored_bytes(tmp_path, chunks_of(data, 65536)) == data
 
@@ -180,7 +197,7 @@ async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkey
     fd_open_after_write = []
     real_write_all = filesystem._write_all
 
-    def blocking_write_all(fd, chunks):
+    def blocking_write_all(fd, chunks, offset):
         started.set()
         release.wait(10)
         try:
@@ -189,7 +206,7 @@ async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkey
             fd_open_after_write.append(False)
             return
         fd_open_after_write.append(True)
-        real_write_all(fd, chunks)
+        real_write_all(fd, chunks, offset)
 
     monkeypatch.setattr(filesystem, "_write_all", blocking_write_all)
     storage = filesystem.FilesystemStorage()
@@ -208,7 +225,8 @@ async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkey
         release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert fd_open_after_write == [True]
+    # Every batch in flight (the first, then the second) had fd open.
+    assert fd_open_after_write == [True, True]
     assert os.listdir(tmp_path) == []
 
 

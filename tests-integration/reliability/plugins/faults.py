@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 import time
 from types import SimpleNamespace
 
@@ -46,22 +47,46 @@ def clock(path: str):
 
 
 class QuotaOS:
-    """``os`` for filesystem.py, with ``write``/``writev`` refusing past a
-    byte quota."""
+    """``os`` for filesystem.py, with ``write``/``writev`` and
+    ``pwrite``/``pwritev`` refusing past a byte quota.
+
+    One write at a time: an upload has two batches in flight at once, and
+    the bytes in use must not change between counting them and writing.
+    """
 
     def __init__(self, quota: int):
         self.quota = quota
+        self.lock = threading.Lock()
 
     def __getattr__(self, name):
         return getattr(os, name)
 
     def write(self, fd: int, data) -> int:
-        self._take(fd, len(data))
-        return os.write(fd, data)
+        with self.lock:
+            self._take(fd, len(data))
+            return os.write(fd, data)
 
     def writev(self, fd: int, buffers) -> int:
-        self._take(fd, sum(len(buffer) for buffer in buffers))
-        return os.writev(fd, buffers)
+        with self.lock:
+            self._take(fd, sum(len(buffer) for buffer in buffers))
+            return os.writev(fd, buffers)
+
+    def pwrite(self, fd: int, data, offset: int) -> int:
+        with self.lock:
+            self._take(fd, self._growth(fd, len(data), offset))
+            return os.pwrite(fd, data, offset)
+
+    def pwritev(self, fd: int, buffers, offset: int) -> int:
+        size = sum(len(buffer) for buffer in buffers)
+        with self.lock:
+            self._take(fd, self._growth(fd, size, offset))
+            return os.pwritev(fd, buffers, offset)
+
+    @staticmethod
+    def _growth(fd: int, size: int, offset: int) -> int:
+        """What a write at ``offset`` adds to the file: a later batch may
+        have landed first, so the file can already reach past it."""
+        return max(0, offset + size - os.fstat(fd).st_size)
 
     def _take(self, fd: int, size: int) -> None:
         directory = os.path.dirname(os.readlink(f"/proc/self/fd/{fd}"))
