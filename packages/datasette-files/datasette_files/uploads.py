@@ -155,10 +155,18 @@ def upload_mode(instructions: UploadInstructions | None) -> str:
     return "multipart" if instructions.multipart else "direct"
 
 
+# What a step answers (409) for an upload whose bytes travel another way.
+WRONG_MODE = {
+    "proxy": "This upload goes directly to the storage backend",
+    "multipart": "This upload is not a multipart upload",
+}
+
+
 async def lookup(
-    state: FilesState, source: Source, actor, token: object
+    state: FilesState, source: Source, actor, token: object, mode: str | None = None
 ) -> PendingUpload:
-    """The pending upload for ``token``, checked against source and actor."""
+    """The pending upload for ``token``, checked against source and actor
+    (and, given ``mode``, against how its bytes travel)."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise HTTPError(400, "upload_token is missing or malformed")
     token_hash = hash_token(token)
@@ -174,6 +182,8 @@ async def lookup(
     if pending.expires_at < time.time():
         await discard(state, source, pending)
         raise HTTPError(400, "upload_token has expired")
+    if mode is not None and pending.mode != mode:
+        raise HTTPError(409, WRONG_MODE[mode])
     return pending
 
 
@@ -181,9 +191,7 @@ async def receive(
     state: FilesState, source: Source, actor, token, stream
 ) -> PendingUpload:
     """Stream a proxied upload's bytes into the storage."""
-    pending = await lookup(state, source, actor, token)
-    if pending.mode != "proxy":
-        raise HTTPError(409, "This upload goes directly to the storage backend")
+    pending = await lookup(state, source, actor, token, mode="proxy")
     # Before the claim: an unavailable backend must leave the token usable.
     storage = await source.ensure_ready()
     if not await state.registry.claim_pending(
@@ -306,9 +314,7 @@ def first_bytes(chunks: list[bytes], count: int) -> bytes:
 async def part_urls(
     state: FilesState, source: Source, actor, token, part_numbers
 ) -> dict:
-    pending = await lookup(state, source, actor, token)
-    if pending.mode != "multipart":
-        raise HTTPError(409, "This upload is not a multipart upload")
+    pending = await lookup(state, source, actor, token, mode="multipart")
     if (
         not isinstance(part_numbers, list)
         or not part_numbers
