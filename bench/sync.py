@@ -172,12 +172,21 @@ def bench_seaweedfs(work: Path, seaweed, count: int) -> list[Result]:
     return measure("S3 (SeaweedFS)", listing_rate, config, internal, "bucket", count)
 
 
-def bench_sync(work: Path, rows: int = 100_000) -> list[Result]:
+def bench_sync(work: Path, rows: int = 100_000, storage: str = "both") -> list[Result]:
+    """``storage``: ``fs``, ``s3`` or ``both`` (``fs`` needs no SeaweedFS)."""
+    results = []
+    if storage in ("fs", "both"):
+        for count in (rows // 10, rows):
+            results += bench_filesystem(work, count)
+    if storage in ("s3", "both"):
+        results += bench_s3(work, rows)
+    return results
+
+
+def bench_s3(work: Path, rows: int) -> list[Result]:
     from conftest import SeaweedFS  # the same launcher the tests use
 
     results = []
-    for count in (rows // 10, rows):
-        results += bench_filesystem(work, count)
     seaweed_dir = work / "seaweedfs-sync"
     seaweed_dir.mkdir(exist_ok=True)
     seaweed = SeaweedFS(seaweed_dir)

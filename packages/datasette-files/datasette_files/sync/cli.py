@@ -22,7 +22,7 @@ from ..lifecycle import secret_getter
 from ..registry import Registry
 from ..settings import PLUGIN
 from ..sources import discover_storage_types, parse_sources
-from .engine import PAGE_SIZE, SyncEngine, SyncOptions, SyncProgress
+from .engine import MAX_PAGE_SIZE, PAGE_SIZE, SyncEngine, SyncOptions, SyncProgress
 from .owners import owner_id
 from .store import FINISHED, SyncRunning, SyncStore
 
@@ -60,7 +60,7 @@ def files_group():
 @click.option("as_json", "--json", is_flag=True, help="Print a JSON summary")
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 1000),
+    type=click.IntRange(1, MAX_PAGE_SIZE),
     default=PAGE_SIZE,
     show_default=True,
     help="Objects listed and written per batch (one checkpoint each)",

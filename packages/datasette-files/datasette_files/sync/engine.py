@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..base import FileMetadata
+from ..filenames import guess_content_type
 from ..uploads import new_file_id
 from .owners import is_stale
 from .rows import has_changed, new_file_ids, object_stamp, registry_time
@@ -39,7 +39,11 @@ from .store import (
 
 log = logging.getLogger("datasette_files")
 
-PAGE_SIZE = 1000
+# Objects asked for per listing page, and so written per transaction. S3
+# lists at most 1,000 per page; a filesystem page this big costs a few MB and
+# makes fewer, larger transactions (each one commits and fsyncs).
+PAGE_SIZE = 5000
+MAX_PAGE_SIZE = 10_000
 SNIFF_BYTES = 512
 SNIFF_CONCURRENCY = 8
 
@@ -191,7 +195,7 @@ class SyncEngine:
         last_path = job.last_path if job else None
         listing_done = job.listing_done if job else False
         excluded = await self._excluded_paths()
-        pending = await self.store.pending_paths(self.slug)
+        excluded |= await self.store.pending_paths(self.slug)
         prefix = self.options.prefix
         page_size = self.options.page_size
         listing = writing = None
@@ -210,7 +214,7 @@ class SyncEngine:
                     listing = asyncio.ensure_future(
                         self.storage.list_files(prefix, next_cursor, page_size)
                     )
-                batch = await self._page(files, last_path, excluded | pending)
+                batch = await self._page(files, last_path, excluded)
                 batch.cursor = next_cursor
                 batch.listing_done = next_cursor is None
                 if writing is not None:
@@ -312,7 +316,7 @@ class SyncEngine:
                     path=f.path,
                     filename=f.path.rsplit("/", 1)[-1],
                     # The storage's type if it gave one, else from the name.
-                    content_type=f.content_type or mimetypes.guess_type(f.path)[0],
+                    content_type=f.content_type or guess_content_type(f.path),
                     size=f.size,
                     created_at=registry_time(f.created_at),
                     metadata={"object": object_stamp(f)},
@@ -322,12 +326,14 @@ class SyncEngine:
                     needs_type.append(new)
                 continue
             changed = has_changed(current, f)
+            if changed is False:
+                batch.skipped += 1
+                continue
             metadata = {**current.metadata, "object": object_stamp(f)}
             if changed:
                 batch.changed.append((current.id, f.size, None, metadata))
             else:
-                if changed is None:
-                    batch.stamped.append((current.id, metadata))
+                batch.stamped.append((current.id, metadata))
                 batch.skipped += 1
         if batch.ordered:
             self._missing(batch, list(by_path.values()))

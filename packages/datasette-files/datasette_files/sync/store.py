@@ -103,16 +103,35 @@ class Batch:
 
 @dataclass
 class ExistingFile:
+    """A registered file as a sync compares it: the stamp recorded at its
+    last sync read out by SQLite, the rest of its metadata parsed only if
+    the file is rewritten (most files of a re-run are not)."""
+
     id: str
     path: str
     size: int | None
-    metadata: dict
+    metadata_json: str
+    # Whether a stamp (``metadata.object``) was recorded, and its fields.
+    stamped: bool = False
+    modified: str | None = None
+    etag: str | None = None
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(self.metadata_json or "{}")
+
+
+# The columns ``_existing`` reads: the stamp comes out of the JSON in SQLite.
+EXISTING_COLUMNS = (
+    "id, path, size, metadata, "
+    "json_type(metadata, '$.object') = 'object', "
+    "json_extract(metadata, '$.object.modified'), "
+    "json_extract(metadata, '$.object.etag')"
+)
 
 
 def _existing(rows) -> list[ExistingFile]:
-    return [
-        ExistingFile(row[0], row[1], row[2], json.loads(row[3] or "{}")) for row in rows
-    ]
+    return [ExistingFile(*row) for row in rows]
 
 
 def prefix_bound(prefix: str) -> str | None:
@@ -247,7 +266,7 @@ class SyncStore:
         """Registered files of the source with ``after < path <= upto``
         under ``prefix`` (``after`` None: from the start of the prefix)."""
         sql = (
-            "SELECT id, path, size, metadata FROM files_files "
+            f"SELECT {EXISTING_COLUMNS} FROM files_files "
             "WHERE source_slug = ? AND path >= ? AND path <= ?"
         )
         params = [source_slug, prefix, upto]
@@ -265,7 +284,7 @@ class SyncStore:
             chunk = paths[start : start + 500]
             placeholders = ", ".join("?" for _ in chunk)
             rows = await self.db.execute(
-                "SELECT id, path, size, metadata FROM files_files "
+                f"SELECT {EXISTING_COLUMNS} FROM files_files "
                 f"WHERE source_slug = ? AND path IN ({placeholders})",
                 [source_slug, *chunk],
             )
@@ -277,7 +296,7 @@ class SyncStore:
     ) -> list[ExistingFile]:
         """Registered files after the end of the listing: all missing."""
         sql = (
-            "SELECT id, path, size, metadata FROM files_files "
+            f"SELECT {EXISTING_COLUMNS} FROM files_files "
             "WHERE source_slug = ? AND path >= ?"
         )
         params: list = [source_slug, prefix]
@@ -306,37 +325,13 @@ class SyncStore:
 
         New rows skip paths that another sync registered meanwhile
         (``ON CONFLICT DO NOTHING`` on the unique (source, path)) and paths
-        a pending upload owns (its complete will register them).
+        a pending upload owns (its complete will register them): see
+        ``_insert_new``.
         """
 
         def run(conn):
             with conn:
-                inserted = conn.executemany(
-                    """
-                    INSERT INTO files_files (id, source_slug, path, filename,
-                        content_type, size, created_at, metadata)
-                    SELECT ?, ?, ?, ?, ?, ?, ?, ?
-                    WHERE NOT EXISTS (SELECT 1 FROM files_pending
-                        WHERE source_slug = ? AND path = ?)
-                    ON CONFLICT (source_slug, path) DO NOTHING
-                    """,
-                    [
-                        (
-                            new.id,
-                            source_slug,
-                            new.path,
-                            new.filename,
-                            new.content_type,
-                            new.size,
-                            new.created_at,
-                            json.dumps(new.metadata),
-                            source_slug,
-                            new.path,
-                        )
-                        for new in batch.new
-                    ],
-                )
-                registered = max(inserted.rowcount, 0)
+                registered = _insert_new(conn, source_slug, batch.new)
                 updated = 0
                 for file_id, size, content_type, metadata in batch.changed:
                     cursor = conn.execute(
@@ -393,3 +388,54 @@ class SyncStore:
                 return registered, updated, removed
 
         return await self.db.execute_write_fn(run)
+
+
+# New rows go through a table of the write connection's own (TEMP: no other
+# connection sees it, and it is part of the batch's transaction), then into
+# files_files with one INSERT ... SELECT. Row by row, each INSERT was its own
+# statement, and the full-text index flushes its pending terms at every
+# statement that writes to it: a sync spent most of its time there.
+NEW_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS files_sync_new (
+    id TEXT, path TEXT, filename TEXT, content_type TEXT, size INTEGER,
+    created_at TEXT, metadata TEXT
+)
+"""
+
+
+def _insert_new(conn, source_slug: str, new: list[NewFile]) -> int:
+    """Insert a batch's new files; returns how many were registered."""
+    if not new:
+        return 0
+    conn.execute(NEW_TABLE)
+    conn.executemany(
+        "INSERT INTO temp.files_sync_new VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                f.id,
+                f.path,
+                f.filename,
+                f.content_type,
+                f.size,
+                f.created_at,
+                json.dumps(f.metadata),
+            )
+            for f in new
+        ],
+    )
+    cursor = conn.execute(
+        """
+        INSERT INTO files_files (id, source_slug, path, filename,
+            content_type, size, created_at, metadata)
+        SELECT id, :source, path, filename, content_type, size, created_at,
+            metadata
+        FROM temp.files_sync_new
+        WHERE path NOT IN (
+            SELECT path FROM files_pending WHERE source_slug = :source
+        )
+        ON CONFLICT (source_slug, path) DO NOTHING
+        """,
+        {"source": source_slug},
+    )
+    conn.execute("DELETE FROM temp.files_sync_new")
+    return max(cursor.rowcount, 0)
