@@ -24,6 +24,7 @@ from ..base import FileMetadata
 from ..filenames import guess_content_type
 from ..uploads import new_file_id
 from .owners import is_stale
+from .pages import ExistingFile, NewFile
 from .rows import has_changed, new_file_ids, object_stamp, registry_time
 from .sniff import sniff_content_type
 from .store import (
@@ -31,8 +32,6 @@ from .store import (
     INTERRUPTED,
     RUNNING,
     Batch,
-    ExistingFile,
-    NewFile,
     SyncJob,
     SyncStore,
 )
@@ -43,6 +42,7 @@ log = logging.getLogger("datasette_files")
 # lists at most 1,000 per page; a filesystem page this big costs a few MB and
 # makes fewer, larger transactions (each one commits and fsyncs).
 PAGE_SIZE = 5000
+FIRST_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 10_000
 SNIFF_BYTES = 512
 SNIFF_CONCURRENCY = 8
@@ -108,6 +108,14 @@ class SyncProgress:
             setattr(self, key, value)
         self.listing_done = job.listing_done
         self.ordered = job.ordered
+
+
+def page_sizes(largest: int):
+    """FIRST_PAGE_SIZE, doubled page after page up to ``largest``."""
+    size = min(FIRST_PAGE_SIZE, largest)
+    while True:
+        yield size
+        size = min(size * 2, largest)
 
 
 MISSING_PATHS_REPORTED = 100
@@ -198,10 +206,13 @@ class SyncEngine:
         excluded |= await self.store.pending_paths(self.slug)
         prefix = self.options.prefix
         page_size = self.options.page_size
+        # Pages start small and double: the first write starts early and
+        # overlaps the listing; later pages are big, so fewer transactions.
+        sizes = page_sizes(page_size)
         listing = writing = None
         if not listing_done:
             listing = asyncio.ensure_future(
-                self.storage.list_files(prefix, cursor, page_size)
+                self.storage.list_files(prefix, cursor, next(sizes))
             )
         try:
             # Three stages overlap: page N+2 is listed and page N+1 compared
@@ -212,7 +223,7 @@ class SyncEngine:
                 listing = None
                 if next_cursor is not None and not self.stopping.is_set():
                     listing = asyncio.ensure_future(
-                        self.storage.list_files(prefix, next_cursor, page_size)
+                        self.storage.list_files(prefix, next_cursor, next(sizes))
                     )
                 batch = await self._page(files, last_path, excluded)
                 batch.cursor = next_cursor
@@ -298,18 +309,16 @@ class SyncEngine:
                 self.slug,
             )
             batch.ordered = self.progress.ordered = False
+        missing_range = None
         if batch.ordered:
-            existing = await self.store.existing_between(
-                self.slug, prefix, last_path, paths[-1]
-            )
+            missing_range = (prefix, last_path, paths[-1])
             batch.last_path = paths[-1]
-        else:
-            existing = await self.store.existing_paths(self.slug, paths)
-        by_path = {e.path: e for e in existing}
+        to_check, gone = await self.store.compare_page(self.slug, listed, missing_range)
+        # What the registry matched and SQLite found unchanged.
+        batch.skipped += len(listed) - len(to_check)
         needs_type = []
-        ids = iter(new_file_ids(sum(f.path not in by_path for f in listed)))
-        for f in listed:
-            current = by_path.pop(f.path, None)
+        ids = iter(new_file_ids(sum(current is None for _, current in to_check)))
+        for f, current in to_check:
             if current is None:
                 new = NewFile(
                     id=next(ids),
@@ -336,7 +345,7 @@ class SyncEngine:
                 batch.stamped.append((current.id, metadata))
                 batch.skipped += 1
         if batch.ordered:
-            self._missing(batch, list(by_path.values()))
+            self._missing(batch, gone)
         if needs_type and not self.options.dry_run:
             await asyncio.gather(*(self._sniff(new) for new in needs_type))
         return batch

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from ..base import FileMetadata
 from ..registry import utcnow_iso
-from .store import ExistingFile
+from .pages import ExistingFile
 
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 # A random byte to one random base32 digit: 256 is a multiple of 32, so the

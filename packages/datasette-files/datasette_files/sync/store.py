@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
+from ..base import FileMetadata
 from ..registry import utcnow_iso
+from .pages import ExistingFile, NewFile, compare, insert_new
 
 RUNNING = "running"
 FINISHED = "finished"
@@ -70,17 +72,6 @@ class SyncJob:
 
 
 @dataclass
-class NewFile:
-    id: str
-    path: str
-    filename: str
-    content_type: str | None
-    size: int | None
-    created_at: str
-    metadata: dict
-
-
-@dataclass
 class Batch:
     """What one page of the listing changes, and the checkpoint after it."""
 
@@ -99,39 +90,6 @@ class Batch:
     seen: int = 0
     skipped: int = 0
     missing: int = 0
-
-
-@dataclass
-class ExistingFile:
-    """A registered file as a sync compares it: the stamp recorded at its
-    last sync read out by SQLite, the rest of its metadata parsed only if
-    the file is rewritten (most files of a re-run are not)."""
-
-    id: str
-    path: str
-    size: int | None
-    metadata_json: str
-    # Whether a stamp (``metadata.object``) was recorded, and its fields.
-    stamped: bool = False
-    modified: str | None = None
-    etag: str | None = None
-
-    @property
-    def metadata(self) -> dict:
-        return json.loads(self.metadata_json or "{}")
-
-
-# The columns ``_existing`` reads: the stamp comes out of the JSON in SQLite.
-EXISTING_COLUMNS = (
-    "id, path, size, metadata, "
-    "json_type(metadata, '$.object') = 'object', "
-    "json_extract(metadata, '$.object.modified'), "
-    "json_extract(metadata, '$.object.etag')"
-)
-
-
-def _existing(rows) -> list[ExistingFile]:
-    return [ExistingFile(*row) for row in rows]
 
 
 def prefix_bound(prefix: str) -> str | None:
@@ -260,45 +218,22 @@ class SyncStore:
 
     # The registry, one page at a time
 
-    async def existing_between(
-        self, source_slug: str, prefix: str, after: str | None, upto: str
-    ) -> list[ExistingFile]:
-        """Registered files of the source with ``after < path <= upto``
-        under ``prefix`` (``after`` None: from the start of the prefix)."""
-        sql = (
-            f"SELECT {EXISTING_COLUMNS} FROM files_files "
-            "WHERE source_slug = ? AND path >= ? AND path <= ?"
+    async def compare_page(
+        self,
+        source_slug: str,
+        listed: list[FileMetadata],
+        missing_range: tuple[str, str | None, str] | None,
+    ) -> tuple[list[tuple[FileMetadata, ExistingFile | None]], list[ExistingFile]]:
+        """See ``pages.compare``."""
+        return await self.db.execute_fn(
+            lambda conn: compare(conn, source_slug, listed, missing_range)
         )
-        params = [source_slug, prefix, upto]
-        if after is not None:
-            sql += " AND path > ?"
-            params.append(after)
-        rows = await self.db.execute(sql + " ORDER BY path", params)
-        return [f for f in _existing(rows) if f.path.startswith(prefix)]
-
-    async def existing_paths(
-        self, source_slug: str, paths: list[str]
-    ) -> list[ExistingFile]:
-        found = []
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            placeholders = ", ".join("?" for _ in chunk)
-            rows = await self.db.execute(
-                f"SELECT {EXISTING_COLUMNS} FROM files_files "
-                f"WHERE source_slug = ? AND path IN ({placeholders})",
-                [source_slug, *chunk],
-            )
-            found.extend(_existing(rows))
-        return found
 
     async def existing_after(
         self, source_slug: str, prefix: str, after: str | None, limit: int
     ) -> list[ExistingFile]:
         """Registered files after the end of the listing: all missing."""
-        sql = (
-            f"SELECT {EXISTING_COLUMNS} FROM files_files "
-            "WHERE source_slug = ? AND path >= ?"
-        )
+        sql = "SELECT id, path FROM files_files WHERE source_slug = ? AND path >= ?"
         params: list = [source_slug, prefix]
         bound = prefix_bound(prefix)
         if bound is not None:
@@ -309,7 +244,11 @@ class SyncStore:
             params.append(after)
         params.append(limit)
         rows = await self.db.execute(sql + " ORDER BY path LIMIT ?", params)
-        return [f for f in _existing(rows) if f.path.startswith(prefix)]
+        return [
+            ExistingFile(file_id, path, None, "{}")
+            for file_id, path in rows
+            if path.startswith(prefix)
+        ]
 
     async def pending_paths(self, source_slug: str) -> set[str]:
         rows = await self.db.execute(
@@ -326,12 +265,12 @@ class SyncStore:
         New rows skip paths that another sync registered meanwhile
         (``ON CONFLICT DO NOTHING`` on the unique (source, path)) and paths
         a pending upload owns (its complete will register them): see
-        ``_insert_new``.
+        ``pages.insert_new``.
         """
 
         def run(conn):
             with conn:
-                registered = _insert_new(conn, source_slug, batch.new)
+                registered = insert_new(conn, source_slug, batch.new)
                 updated = 0
                 for file_id, size, content_type, metadata in batch.changed:
                     cursor = conn.execute(
@@ -388,54 +327,3 @@ class SyncStore:
                 return registered, updated, removed
 
         return await self.db.execute_write_fn(run)
-
-
-# New rows go through a table of the write connection's own (TEMP: no other
-# connection sees it, and it is part of the batch's transaction), then into
-# files_files with one INSERT ... SELECT. Row by row, each INSERT was its own
-# statement, and the full-text index flushes its pending terms at every
-# statement that writes to it: a sync spent most of its time there.
-NEW_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS files_sync_new (
-    id TEXT, path TEXT, filename TEXT, content_type TEXT, size INTEGER,
-    created_at TEXT, metadata TEXT
-)
-"""
-
-
-def _insert_new(conn, source_slug: str, new: list[NewFile]) -> int:
-    """Insert a batch's new files; returns how many were registered."""
-    if not new:
-        return 0
-    conn.execute(NEW_TABLE)
-    conn.executemany(
-        "INSERT INTO temp.files_sync_new VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                f.id,
-                f.path,
-                f.filename,
-                f.content_type,
-                f.size,
-                f.created_at,
-                json.dumps(f.metadata),
-            )
-            for f in new
-        ],
-    )
-    cursor = conn.execute(
-        """
-        INSERT INTO files_files (id, source_slug, path, filename,
-            content_type, size, created_at, metadata)
-        SELECT id, :source, path, filename, content_type, size, created_at,
-            metadata
-        FROM temp.files_sync_new
-        WHERE path NOT IN (
-            SELECT path FROM files_pending WHERE source_slug = :source
-        )
-        ON CONFLICT (source_slug, path) DO NOTHING
-        """,
-        {"source": source_slug},
-    )
-    conn.execute("DELETE FROM temp.files_sync_new")
-    return max(cursor.rowcount, 0)
