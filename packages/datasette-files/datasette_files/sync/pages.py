@@ -90,11 +90,13 @@ WHERE NOT coalesce(
 )
 """
 
-# Registered in the page's range of paths but not listed: gone.
+# Registered in the page's range of paths but not listed: gone. The range
+# starts after the previous page's last path (one bound, so that SQLite
+# seeks to it rather than scanning from the start of the prefix), or at the
+# prefix for the first page.
 MISSING = """
 SELECT id, path FROM files_files
-WHERE source_slug = :source AND path >= :prefix AND path <= :upto
-    AND (:after IS NULL OR path > :after)
+WHERE source_slug = :source AND {start} AND path <= :upto
     AND path NOT IN (
         SELECT json_extract(value, '$[0]') FROM json_each(:listed)
     )
@@ -129,8 +131,10 @@ def compare(
     missing = []
     if missing_range is not None:
         prefix, after, upto = missing_range
+        start = "path >= :prefix" if after is None else "path > :after"
         rows = conn.execute(
-            MISSING, {**params, "prefix": prefix, "after": after, "upto": upto}
+            MISSING.format(start=start),
+            {**params, "prefix": prefix, "after": after, "upto": upto},
         )
         missing = [
             ExistingFile(file_id, path, None, "{}")

@@ -233,15 +233,18 @@ class SyncStore:
         self, source_slug: str, prefix: str, after: str | None, limit: int
     ) -> list[ExistingFile]:
         """Registered files after the end of the listing: all missing."""
-        sql = "SELECT id, path FROM files_files WHERE source_slug = ? AND path >= ?"
-        params: list = [source_slug, prefix]
+        # One lower bound (``after`` is under the prefix when given), so that
+        # SQLite seeks to it instead of scanning from the prefix.
+        if after is None:
+            sql = "SELECT id, path FROM files_files WHERE source_slug = ? AND path >= ?"
+            params: list = [source_slug, prefix]
+        else:
+            sql = "SELECT id, path FROM files_files WHERE source_slug = ? AND path > ?"
+            params = [source_slug, after]
         bound = prefix_bound(prefix)
         if bound is not None:
             sql += " AND path < ?"
             params.append(bound)
-        if after is not None:
-            sql += " AND path > ?"
-            params.append(after)
         params.append(limit)
         rows = await self.db.execute(sql + " ORDER BY path LIMIT ?", params)
         return [
