@@ -10,6 +10,7 @@
     uv run python -m bench.run --only adopt --no-write
     uv run python -m bench.run --only variants --no-write
     uv run python -m bench.run --only sync --rows 100000 --no-write
+    uv run python -m bench.run --only sync --sync-storage fs --no-write
 
 Each figure is measured in the same run as its baseline and reported as a
 ratio, so a busy machine slows both sides alike.
@@ -117,6 +118,12 @@ def main() -> None:
         help="measure the filesystem transfers on /dev/shm only",
     )
     parser.add_argument("--work", default=None, help="scratch directory")
+    parser.add_argument(
+        "--sync-storage",
+        choices=("fs", "s3", "both"),
+        default="both",
+        help="which storages the sync section measures",
+    )
     args = parser.parse_args()
     sections = [s for s in args.only.split(",") if s]
     work = Path(args.work or tempfile.mkdtemp(prefix="datasette-files-bench-"))
@@ -136,7 +143,9 @@ def run_sections(args, sections: list[str], work: Path) -> None:
         module_name, function_name = SECTIONS[name]
         function = getattr(import_module(module_name), function_name)
         print(f"running {name}…", flush=True)
-        if name in ("startup", "search", "adopt", "sync"):
+        if name == "sync":
+            section = function(work, args.rows, args.sync_storage)
+        elif name in ("startup", "search", "adopt"):
             section = function(work, args.rows)
         elif name == "variants":
             section = function(work)

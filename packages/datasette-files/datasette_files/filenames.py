@@ -6,8 +6,10 @@ the file's ULID plus a sanitized, length-bounded version of the name.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import quote
 
 MAX_FILENAME_LENGTH = 255
@@ -76,3 +78,23 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     if fallback != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return value
+
+
+def guess_content_type(path: str) -> str | None:
+    """``mimetypes.guess_type(path)[0]``, cached by what it looks at: the
+    name's last two extensions (``.tar.gz``). Listings guess for every file,
+    and the guess costs more than the rest of a listed file's handling."""
+    if ":" in path:
+        return mimetypes.guess_type(path)[0]  # a URL-like name
+    stem, *extensions = path.rpartition("/")[2].rsplit(".", 2)
+    if not extensions:
+        return None
+    if not stem.strip("."):
+        # Leading dots (``.bashrc``) do not start an extension.
+        return mimetypes.guess_type(path)[0]
+    return _guess_by_extensions("x." + ".".join(extensions))
+
+
+@lru_cache(maxsize=1024)
+def _guess_by_extensions(name: str) -> str | None:
+    return mimetypes.guess_type(name)[0]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import mimetypes
+import math
 import os
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
+from functools import lru_cache
 from stat import S_ISREG
 
 from .base import (
@@ -24,6 +25,7 @@ from .base import (
     StorageUnavailable,
     safe_join,
 )
+from .filenames import guess_content_type
 from .settings import int_setting
 
 DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
@@ -43,6 +45,26 @@ MAX_IOVECS = 512  # well under IOV_MAX (1024 on Linux)
 # CPU or the GIL back (about one batch in ten, measured on a busy machine).
 BUFFERS = 3
 FLUSH_EVERY = 64 * 1024 * 1024
+
+
+def utc_isoformat(timestamp: float) -> str:
+    """``datetime.fromtimestamp(timestamp, timezone.utc).isoformat()``, the
+    date and time of day formatted once per second (a listing formats one
+    per file, and files written together share their seconds)."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    seconds, second = _utc_seconds(math.floor(timestamp))
+    if second != moment.second:
+        # The microseconds rounded up into the next second.
+        seconds = moment.replace(microsecond=0).isoformat()[:19]
+    if moment.microsecond:
+        return f"{seconds}.{moment.microsecond:06d}+00:00"
+    return seconds + "+00:00"
+
+
+@lru_cache(maxsize=1024)
+def _utc_seconds(timestamp: int) -> tuple[str, int]:
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.isoformat()[:19], moment.second
 
 
 def _run(func, *args):
@@ -238,9 +260,9 @@ class FilesystemStorage(Storage):
         return FileMetadata(
             path=path,
             filename=os.path.basename(path),
-            content_type=mimetypes.guess_type(path)[0],
+            content_type=guess_content_type(path),
             size=stat.st_size,
-            created_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+            created_at=utc_isoformat(stat.st_mtime),
         )
 
     async def get_file_metadata(self, path: str) -> FileMetadata | None:
@@ -458,19 +480,22 @@ class FilesystemStorage(Storage):
         entries = []
         with os.scandir(directory) as scanned:
             for entry in scanned:
-                if not base and entry.name.startswith(TEMP_PREFIX):
+                name = entry.name
+                if not base and name.startswith(TEMP_PREFIX):
                     continue
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     continue
-                key = base + entry.name + ("/" if is_dir else "")
-                try:
-                    key.encode("utf-8")
-                except UnicodeEncodeError:
-                    continue  # a name that is not UTF-8 cannot be a path here
+                key = base + name + "/" if is_dir else base + name
+                if not key.isascii():
+                    try:
+                        key.encode("utf-8")
+                    except UnicodeEncodeError:
+                        continue  # a name that is not UTF-8 cannot be a path here
                 entries.append((key, entry, is_dir))
-        entries.sort(key=lambda item: item[0])
+        # Keys are unique within a directory: tuples sort by key alone.
+        entries.sort()
         return entries
 
     def _entry_metadata(self, path: str, entry) -> FileMetadata | None:
@@ -485,9 +510,9 @@ class FilesystemStorage(Storage):
         return FileMetadata(
             path=path,
             filename=entry.name,
-            content_type=mimetypes.guess_type(entry.name)[0],
+            content_type=guess_content_type(entry.name),
             size=stat.st_size,
-            created_at=datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(),
+            created_at=utc_isoformat(stat.st_mtime),
         )
 
     async def list_unfinished_uploads(self) -> list[dict]:

@@ -49,6 +49,8 @@ class ShelfStorage(Storage):
         if cursor is not None and self.gate is not None:
             await self.gate.wait()
         type(self).pages += 1
+        # Like S3, at most 1,000 a page, whatever the sync asks for.
+        limit = min(limit, 1000)
         paths = sorted(p for p in self.objects if p.startswith(prefix))
         if cursor is not None:
             paths = [p for p in paths if p > cursor]

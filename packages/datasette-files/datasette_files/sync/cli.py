@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..lifecycle import secret_getter
 from ..registry import Registry
 from ..settings import PLUGIN
 from ..sources import discover_storage_types, parse_sources
-from .engine import PAGE_SIZE, SyncEngine, SyncOptions, SyncProgress
+from .engine import MAX_PAGE_SIZE, PAGE_SIZE, SyncEngine, SyncOptions, SyncProgress
 from .owners import owner_id
 from .store import FINISHED, SyncRunning, SyncStore
 
@@ -60,7 +61,7 @@ def files_group():
 @click.option("as_json", "--json", is_flag=True, help="Print a JSON summary")
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 1000),
+    type=click.IntRange(1, MAX_PAGE_SIZE),
     default=PAGE_SIZE,
     show_default=True,
     help="Objects listed and written per batch (one checkpoint each)",
@@ -81,6 +82,30 @@ def sync_command(
     if not all_finished(results):
         stopped = all(r["status"] == "interrupted" and not r["error"] for r in results)
         sys.exit(130 if stopped else 1)
+
+
+WAL_ATTEMPTS = 50
+WAL_RETRY_SECONDS = 0.1
+
+
+async def use_wal(db) -> None:
+    """WAL lets a running server read while this writes; the mode sticks.
+
+    Switching to it needs the database to itself, and SQLite does not wait
+    for that: two syncs started at the same moment on a new internal DB
+    found it locked by each other. So the switch is tried again, briefly.
+    """
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            await db.execute_write_fn(
+                lambda conn: conn.execute("PRAGMA journal_mode=WAL").fetchall(),
+                transaction=False,
+            )
+            return
+        except sqlite3.OperationalError as ex:
+            if "locked" not in str(ex) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(WAL_RETRY_SECONDS)
 
 
 def all_finished(results: list[dict]) -> bool:
@@ -104,11 +129,7 @@ async def open_sources(config_path: str, internal: str, slugs: list[str]):
     datasette = Datasette(config=load_config(config_path), internal=internal)
     plugin_manager()
     db = datasette.get_internal_database()
-    # WAL lets a running server read while this writes; the mode sticks.
-    await db.execute_write_fn(
-        lambda conn: conn.execute("PRAGMA journal_mode=WAL").fetchall(),
-        transaction=False,
-    )
+    await use_wal(db)
     await Registry(db).migrate()
     config = datasette.plugin_config(PLUGIN)
     plugin_config = config if isinstance(config, dict) else {}

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..base import FileMetadata
+from ..filenames import guess_content_type
 from ..uploads import new_file_id
 from .owners import is_stale
+from .pages import ExistingFile, NewFile
 from .rows import has_changed, new_file_ids, object_stamp, registry_time
 from .sniff import sniff_content_type
 from .store import (
@@ -31,15 +32,18 @@ from .store import (
     INTERRUPTED,
     RUNNING,
     Batch,
-    ExistingFile,
-    NewFile,
     SyncJob,
     SyncStore,
 )
 
 log = logging.getLogger("datasette_files")
 
-PAGE_SIZE = 1000
+# Objects asked for per listing page, and so written per transaction. S3
+# lists at most 1,000 per page; a filesystem page this big costs a few MB and
+# makes fewer, larger transactions (each one commits and fsyncs).
+PAGE_SIZE = 5000
+FIRST_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 10_000
 SNIFF_BYTES = 512
 SNIFF_CONCURRENCY = 8
 
@@ -104,6 +108,14 @@ class SyncProgress:
             setattr(self, key, value)
         self.listing_done = job.listing_done
         self.ordered = job.ordered
+
+
+def page_sizes(largest: int):
+    """FIRST_PAGE_SIZE, doubled page after page up to ``largest``."""
+    size = min(FIRST_PAGE_SIZE, largest)
+    while True:
+        yield size
+        size = min(size * 2, largest)
 
 
 MISSING_PATHS_REPORTED = 100
@@ -191,13 +203,16 @@ class SyncEngine:
         last_path = job.last_path if job else None
         listing_done = job.listing_done if job else False
         excluded = await self._excluded_paths()
-        pending = await self.store.pending_paths(self.slug)
+        excluded |= await self.store.pending_paths(self.slug)
         prefix = self.options.prefix
         page_size = self.options.page_size
+        # Pages start small and double: the first write starts early and
+        # overlaps the listing; later pages are big, so fewer transactions.
+        sizes = page_sizes(page_size)
         listing = writing = None
         if not listing_done:
             listing = asyncio.ensure_future(
-                self.storage.list_files(prefix, cursor, page_size)
+                self.storage.list_files(prefix, cursor, next(sizes))
             )
         try:
             # Three stages overlap: page N+2 is listed and page N+1 compared
@@ -208,9 +223,9 @@ class SyncEngine:
                 listing = None
                 if next_cursor is not None and not self.stopping.is_set():
                     listing = asyncio.ensure_future(
-                        self.storage.list_files(prefix, next_cursor, page_size)
+                        self.storage.list_files(prefix, next_cursor, next(sizes))
                     )
-                batch = await self._page(files, last_path, excluded | pending)
+                batch = await self._page(files, last_path, excluded)
                 batch.cursor = next_cursor
                 batch.listing_done = next_cursor is None
                 if writing is not None:
@@ -294,25 +309,23 @@ class SyncEngine:
                 self.slug,
             )
             batch.ordered = self.progress.ordered = False
+        missing_range = None
         if batch.ordered:
-            existing = await self.store.existing_between(
-                self.slug, prefix, last_path, paths[-1]
-            )
+            missing_range = (prefix, last_path, paths[-1])
             batch.last_path = paths[-1]
-        else:
-            existing = await self.store.existing_paths(self.slug, paths)
-        by_path = {e.path: e for e in existing}
+        to_check, gone = await self.store.compare_page(self.slug, listed, missing_range)
+        # What the registry matched and SQLite found unchanged.
+        batch.skipped += len(listed) - len(to_check)
         needs_type = []
-        ids = iter(new_file_ids(sum(f.path not in by_path for f in listed)))
-        for f in listed:
-            current = by_path.pop(f.path, None)
+        ids = iter(new_file_ids(sum(current is None for _, current in to_check)))
+        for f, current in to_check:
             if current is None:
                 new = NewFile(
                     id=next(ids),
                     path=f.path,
                     filename=f.path.rsplit("/", 1)[-1],
                     # The storage's type if it gave one, else from the name.
-                    content_type=f.content_type or mimetypes.guess_type(f.path)[0],
+                    content_type=f.content_type or guess_content_type(f.path),
                     size=f.size,
                     created_at=registry_time(f.created_at),
                     metadata={"object": object_stamp(f)},
@@ -322,15 +335,17 @@ class SyncEngine:
                     needs_type.append(new)
                 continue
             changed = has_changed(current, f)
+            if changed is False:
+                batch.skipped += 1
+                continue
             metadata = {**current.metadata, "object": object_stamp(f)}
             if changed:
                 batch.changed.append((current.id, f.size, None, metadata))
             else:
-                if changed is None:
-                    batch.stamped.append((current.id, metadata))
+                batch.stamped.append((current.id, metadata))
                 batch.skipped += 1
         if batch.ordered:
-            self._missing(batch, list(by_path.values()))
+            self._missing(batch, gone)
         if needs_type and not self.options.dry_run:
             await asyncio.gather(*(self._sniff(new) for new in needs_type))
         return batch

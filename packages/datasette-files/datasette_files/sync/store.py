@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
+from ..base import FileMetadata
 from ..registry import utcnow_iso
+from .pages import ExistingFile, NewFile, compare, insert_new
 
 RUNNING = "running"
 FINISHED = "finished"
@@ -70,17 +72,6 @@ class SyncJob:
 
 
 @dataclass
-class NewFile:
-    id: str
-    path: str
-    filename: str
-    content_type: str | None
-    size: int | None
-    created_at: str
-    metadata: dict
-
-
-@dataclass
 class Batch:
     """What one page of the listing changes, and the checkpoint after it."""
 
@@ -99,20 +90,6 @@ class Batch:
     seen: int = 0
     skipped: int = 0
     missing: int = 0
-
-
-@dataclass
-class ExistingFile:
-    id: str
-    path: str
-    size: int | None
-    metadata: dict
-
-
-def _existing(rows) -> list[ExistingFile]:
-    return [
-        ExistingFile(row[0], row[1], row[2], json.loads(row[3] or "{}")) for row in rows
-    ]
 
 
 def prefix_bound(prefix: str) -> str | None:
@@ -241,56 +218,40 @@ class SyncStore:
 
     # The registry, one page at a time
 
-    async def existing_between(
-        self, source_slug: str, prefix: str, after: str | None, upto: str
-    ) -> list[ExistingFile]:
-        """Registered files of the source with ``after < path <= upto``
-        under ``prefix`` (``after`` None: from the start of the prefix)."""
-        sql = (
-            "SELECT id, path, size, metadata FROM files_files "
-            "WHERE source_slug = ? AND path >= ? AND path <= ?"
+    async def compare_page(
+        self,
+        source_slug: str,
+        listed: list[FileMetadata],
+        missing_range: tuple[str, str | None, str] | None,
+    ) -> tuple[list[tuple[FileMetadata, ExistingFile | None]], list[ExistingFile]]:
+        """See ``pages.compare``."""
+        return await self.db.execute_fn(
+            lambda conn: compare(conn, source_slug, listed, missing_range)
         )
-        params = [source_slug, prefix, upto]
-        if after is not None:
-            sql += " AND path > ?"
-            params.append(after)
-        rows = await self.db.execute(sql + " ORDER BY path", params)
-        return [f for f in _existing(rows) if f.path.startswith(prefix)]
-
-    async def existing_paths(
-        self, source_slug: str, paths: list[str]
-    ) -> list[ExistingFile]:
-        found = []
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            placeholders = ", ".join("?" for _ in chunk)
-            rows = await self.db.execute(
-                "SELECT id, path, size, metadata FROM files_files "
-                f"WHERE source_slug = ? AND path IN ({placeholders})",
-                [source_slug, *chunk],
-            )
-            found.extend(_existing(rows))
-        return found
 
     async def existing_after(
         self, source_slug: str, prefix: str, after: str | None, limit: int
     ) -> list[ExistingFile]:
         """Registered files after the end of the listing: all missing."""
-        sql = (
-            "SELECT id, path, size, metadata FROM files_files "
-            "WHERE source_slug = ? AND path >= ?"
-        )
-        params: list = [source_slug, prefix]
+        # One lower bound (``after`` is under the prefix when given), so that
+        # SQLite seeks to it instead of scanning from the prefix.
+        if after is None:
+            sql = "SELECT id, path FROM files_files WHERE source_slug = ? AND path >= ?"
+            params: list = [source_slug, prefix]
+        else:
+            sql = "SELECT id, path FROM files_files WHERE source_slug = ? AND path > ?"
+            params = [source_slug, after]
         bound = prefix_bound(prefix)
         if bound is not None:
             sql += " AND path < ?"
             params.append(bound)
-        if after is not None:
-            sql += " AND path > ?"
-            params.append(after)
         params.append(limit)
         rows = await self.db.execute(sql + " ORDER BY path LIMIT ?", params)
-        return [f for f in _existing(rows) if f.path.startswith(prefix)]
+        return [
+            ExistingFile(file_id, path, None, "{}")
+            for file_id, path in rows
+            if path.startswith(prefix)
+        ]
 
     async def pending_paths(self, source_slug: str) -> set[str]:
         rows = await self.db.execute(
@@ -306,37 +267,13 @@ class SyncStore:
 
         New rows skip paths that another sync registered meanwhile
         (``ON CONFLICT DO NOTHING`` on the unique (source, path)) and paths
-        a pending upload owns (its complete will register them).
+        a pending upload owns (its complete will register them): see
+        ``pages.insert_new``.
         """
 
         def run(conn):
             with conn:
-                inserted = conn.executemany(
-                    """
-                    INSERT INTO files_files (id, source_slug, path, filename,
-                        content_type, size, created_at, metadata)
-                    SELECT ?, ?, ?, ?, ?, ?, ?, ?
-                    WHERE NOT EXISTS (SELECT 1 FROM files_pending
-                        WHERE source_slug = ? AND path = ?)
-                    ON CONFLICT (source_slug, path) DO NOTHING
-                    """,
-                    [
-                        (
-                            new.id,
-                            source_slug,
-                            new.path,
-                            new.filename,
-                            new.content_type,
-                            new.size,
-                            new.created_at,
-                            json.dumps(new.metadata),
-                            source_slug,
-                            new.path,
-                        )
-                        for new in batch.new
-                    ],
-                )
-                registered = max(inserted.rowcount, 0)
+                registered = insert_new(conn, source_slug, batch.new)
                 updated = 0
                 for file_id, size, content_type, metadata in batch.changed:
                     cursor = conn.execute(
