@@ -28,6 +28,19 @@ FILE_COLUMNS = (
 DUPLICATE_WHERE = "source_slug = ? AND content_hash = ? AND size = ? AND id != ?"
 
 
+def sql_statements(script: str):
+    """The statements of an SQL script, trigger bodies kept whole."""
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement.strip()
+            statement = ""
+    if statement.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement: {statement.strip()!r}")
+
+
 class TextEnum(str, Enum):
     """A ``str`` enum: stored, bound as an SQL parameter and printed as its
     value (``enum.StrEnum`` arrived in Python 3.11)."""
@@ -115,7 +128,15 @@ class Registry:
         self.db = db
 
     async def migrate(self) -> None:
+        # One transaction holding the write lock from the first read of
+        # files_migrations to the last statement, so two processes starting
+        # on a new internal database (a server and `datasette files sync`)
+        # cannot both apply a migration. Datasette opens it with BEGIN
+        # IMMEDIATE; executescript() would commit it, so statements run one
+        # at a time.
         def run(conn):
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS files_migrations "
                 "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -126,7 +147,8 @@ class Registry:
             for name, sql in MIGRATIONS:
                 if name in applied:
                     continue
-                conn.executescript(sql)
+                for statement in sql_statements(sql):
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT INTO files_migrations (name, applied_at) VALUES (?, ?)",
                     (name, utcnow_iso()),
