@@ -58,15 +58,23 @@ class FileMetadata:
 class StorageCapabilities:
     """What a storage can do; the core only offers what is declared here."""
 
+    # Uploads are offered (prepare answers 403 without it).
     can_upload: bool = False
     can_delete: bool = False
+    # list_files works: sync and the debug listing need it.
     can_list: bool = False
+    # download_url returns a signed URL; downloads redirect to it.
     can_generate_signed_urls: bool = False
+    # Downloads stream through Datasette (stream_file) even with signed URLs.
     requires_proxy_download: bool = False
+    # Bytes; prepare refuses larger declared sizes with 413.
     max_file_size: int | None = None
     # Added after 0.1a3, all default to False.
+    # prepare_upload may hand out a URL the client sends the bytes to.
     can_direct_upload: bool = False
+    # ... or parts of a large file, each to its own URL.
     can_multipart_upload: bool = False
+    # stream_file honours start/end, so a Range request reads only that.
     can_range_read: bool = False
     # receive_upload returns the sha256 in FileMetadata.content_hash, so the
     # core does not hash proxied uploads a second time.

@@ -146,16 +146,27 @@ def json_body(schema: dict, example: dict, required: bool = True) -> dict:
     }
 
 
+def parameter(name: str, where: str, schema: dict | None = None, **extra) -> dict:
+    """A parameter; those in the query or a header are optional unless
+    ``required=True`` says otherwise (OpenAPI's default)."""
+    return {
+        "name": name,
+        "in": where,
+        **({"required": True} if where == "path" else {}),
+        "schema": schema or {"type": "string"},
+        **extra,
+    }
+
+
 SLUG = {"$ref": "#/components/parameters/slug"}
 FILE_ID = {"$ref": "#/components/parameters/file_id"}
 JOB_ID = {"$ref": "#/components/parameters/job_id"}
-PAGE_SIZE = {
-    "name": "_size",
-    "in": "query",
-    "required": False,
-    "description": "Page size, 1 to 1000 (default 50).",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-}
+PAGE_SIZE = parameter(
+    "_size",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": 1000},
+    description="Page size, 1 to 1000 (default 50).",
+)
 
 TOKEN_BODY = {
     "type": "object",
@@ -382,19 +393,19 @@ PATHS = {
             "operationId": "batchFiles",
             "summary": "Metadata for up to 100 files",
             "parameters": [
-                {
-                    "name": "id",
-                    "in": "query",
-                    "required": True,
-                    "style": "form",
-                    "explode": True,
-                    "schema": {
+                parameter(
+                    "id",
+                    "query",
+                    {
                         "type": "array",
                         "items": {"type": "string"},
                         "minItems": 1,
                         "maxItems": 100,
                     },
-                }
+                    required=True,
+                    style="form",
+                    explode=True,
+                )
             ],
             "responses": {
                 "200": json_response(
@@ -423,17 +434,9 @@ PATHS = {
             "operationId": "searchFiles",
             "summary": "Full-text search over the files the actor may browse",
             "parameters": [
-                {
-                    "name": "q",
-                    "in": "query",
-                    "schema": {"type": "string", "maxLength": 500},
-                },
-                {"name": "source", "in": "query", "schema": {"type": "string"}},
-                {
-                    "name": "_next",
-                    "in": "query",
-                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                },
+                parameter("q", "query", {"type": "string", "maxLength": 500}),
+                parameter("source", "query"),
+                parameter("_next", "query", {"type": "string", "pattern": "^[0-9]+$"}),
                 PAGE_SIZE,
             ],
             "responses": {
@@ -478,13 +481,11 @@ PATHS = {
             "summary": "Debug: the raw backend listing of a source (debug-storages)",
             "parameters": [
                 SLUG,
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                {"name": "prefix", "in": "query", "schema": {"type": "string"}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                },
+                parameter("cursor", "query"),
+                parameter("prefix", "query"),
+                parameter(
+                    "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}
+                ),
             ],
             "responses": {
                 "200": json_response(
@@ -507,7 +508,7 @@ PATHS = {
             "summary": "Files in a source, newest first, keyset-paginated",
             "parameters": [
                 SLUG,
-                {"name": "_next", "in": "query", "schema": {"type": "string"}},
+                parameter("_next", "query"),
                 PAGE_SIZE,
             ],
             "responses": {
@@ -605,12 +606,7 @@ PATHS = {
             ),
             "parameters": [
                 SLUG,
-                {
-                    "name": "X-Upload-Token",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                },
+                parameter("X-Upload-Token", "header"),
             ],
             "requestBody": {
                 "required": True,
@@ -766,13 +762,7 @@ PATHS = {
             "summary": "The bytes (Range supported), or a redirect to a signed URL",
             "parameters": [
                 FILE_ID,
-                {
-                    "name": "Range",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "example": "bytes=0-1023",
-                },
+                parameter("Range", "header", example="bytes=0-1023"),
             ],
             "responses": {
                 "200": {
@@ -795,34 +785,24 @@ PATHS = {
             "parameters": [
                 FILE_ID,
                 *(
-                    {
-                        "name": name,
-                        "in": "query",
-                        "required": False,
-                        "description": "A sized variant: one of the "
+                    parameter(
+                        name,
+                        "query",
+                        {"type": "integer"},
+                        description="A sized variant: one of the "
                         "thumbnail_sizes (default 64, 200, 400, 800)",
-                        "schema": {"type": "integer"},
-                    }
+                    )
                     for name in ("w", "h")
                 ),
-                {
-                    "name": "fit",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "enum": ["contain", "cover"]},
-                },
-                {
-                    "name": "format",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "enum": ["webp", "png", "jpeg"]},
-                },
-                {
-                    "name": "If-None-Match",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                },
+                parameter(
+                    "fit", "query", {"type": "string", "enum": ["contain", "cover"]}
+                ),
+                parameter(
+                    "format",
+                    "query",
+                    {"type": "string", "enum": ["webp", "png", "jpeg"]},
+                ),
+                parameter("If-None-Match", "header"),
             ],
             "responses": {
                 "200": {
@@ -888,11 +868,11 @@ PATHS = {
             "summary": "CSV/TSV import preview",
             "parameters": [
                 FILE_ID,
-                {
-                    "name": "delimiter",
-                    "in": "query",
-                    "schema": {"enum": ["auto", "comma", "tab", "semicolon", "pipe"]},
-                },
+                parameter(
+                    "delimiter",
+                    "query",
+                    {"enum": ["auto", "comma", "tab", "semicolon", "pipe"]},
+                ),
             ],
             "responses": {
                 "200": json_response(
@@ -1013,29 +993,26 @@ DOCUMENT = {
     "components": {
         "schemas": SCHEMAS,
         "parameters": {
-            "slug": {
-                "name": "slug",
-                "in": "path",
-                "required": True,
-                "description": "A source's slug.",
-                "schema": {"type": "string", "pattern": "^[^/]+$"},
-                "example": "my-files",
-            },
-            "file_id": {
-                "name": "file_id",
-                "in": "path",
-                "required": True,
-                "description": "df- and a lowercase ULID.",
-                "schema": {"type": "string", "pattern": "^df-[0-9a-z]{1,61}$"},
-                "example": FILE_ID_EXAMPLE,
-            },
-            "job_id": {
-                "name": "job_id",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "pattern": "^imp-[0-9a-z]+$"},
-                "example": "imp-01jdq3w4x2m5r8k9t7v6b4n3c2",
-            },
+            "slug": parameter(
+                "slug",
+                "path",
+                {"type": "string", "pattern": "^[^/]+$"},
+                description="A source's slug.",
+                example="my-files",
+            ),
+            "file_id": parameter(
+                "file_id",
+                "path",
+                {"type": "string", "pattern": "^df-[0-9a-z]{1,61}$"},
+                description="df- and a lowercase ULID.",
+                example=FILE_ID_EXAMPLE,
+            ),
+            "job_id": parameter(
+                "job_id",
+                "path",
+                {"type": "string", "pattern": "^imp-[0-9a-z]+$"},
+                example="imp-01jdq3w4x2m5r8k9t7v6b4n3c2",
+            ),
         },
         "responses": {
             f"E{status}": json_response(

@@ -41,6 +41,12 @@ def sql_statements(script: str):
         raise ValueError(f"incomplete SQL statement: {statement.strip()!r}")
 
 
+async def first_row(db, cls, sql: str, params: list):
+    """``cls.from_row`` of the query's first row, or None without one."""
+    row = (await db.execute(sql, params)).first()
+    return cls.from_row(row) if row else None
+
+
 class TextEnum(str, Enum):
     """A ``str`` enum: stored, bound as an SQL parameter and printed as its
     value (``enum.StrEnum`` arrived in Python 3.11)."""
@@ -195,7 +201,9 @@ class Registry:
     # Files
 
     async def get_file(self, file_id: str) -> FileRow | None:
-        rows = await self.db.execute(
+        return await first_row(
+            self.db,
+            FileRow,
             f"""
             SELECT {FILE_COLUMNS} FROM files_files
             WHERE id = ? AND source_slug IN
@@ -203,8 +211,6 @@ class Registry:
             """,
             [file_id],
         )
-        row = rows.first()
-        return FileRow.from_row(row) if row else None
 
     async def list_files(
         self, source_slug: str, limit: int, after: tuple[str, str] | None = None
@@ -289,11 +295,12 @@ class Registry:
         )
 
     async def get_pending(self, token_hash: str) -> PendingUpload | None:
-        rows = await self.db.execute(
-            "SELECT * FROM files_pending WHERE token_hash = ?", [token_hash]
+        return await first_row(
+            self.db,
+            PendingUpload,
+            "SELECT * FROM files_pending WHERE token_hash = ?",
+            [token_hash],
         )
-        row = rows.first()
-        return PendingUpload.from_row(row) if row else None
 
     async def claim_pending(
         self,
@@ -334,13 +341,13 @@ class Registry:
 
     async def find_duplicate(self, file: FileRow) -> FileRow | None:
         """The oldest other file in ``file``'s source with its hash and size."""
-        rows = await self.db.execute(
+        return await first_row(
+            self.db,
+            FileRow,
             f"SELECT {FILE_COLUMNS} FROM files_files WHERE {DUPLICATE_WHERE} "
             "ORDER BY created_at, id LIMIT 1",
             [file.source_slug, file.content_hash, file.size, file.id],
         )
-        row = rows.first()
-        return FileRow.from_row(row) if row else None
 
     async def finish_upload(
         self, pending_id: str, file: FileRow, unique: bool = False

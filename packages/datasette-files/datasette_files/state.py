@@ -30,12 +30,20 @@ DEFAULT_UPLOAD_IDLE_TIMEOUT = 60.0
 
 @dataclass
 class Settings:
+    """The plugin-wide settings (docs/configuration.md)."""
+
+    # Seconds an upload token stays valid (prepare → complete).
     upload_expires: int = DEFAULT_UPLOAD_EXPIRES
+    # Seconds between sweeps of expired pending uploads.
     sweep_interval: int = DEFAULT_SWEEP_INTERVAL
+    # Bytes; larger proxied uploads are hashed after complete, in the background.
     inline_hash_max_size: int = DEFAULT_INLINE_HASH_MAX_SIZE
     thumbnail_concurrency: int = DEFAULT_THUMBNAIL_CONCURRENCY
+    # Seconds a request body may go without a byte before a 408.
     upload_idle_timeout: float = DEFAULT_UPLOAD_IDLE_TIMEOUT
+    # Seconds an unavailable source waits before trying its backend again.
     source_retry_interval: float = RETRY_SECONDS
+    # Seconds one attempt to reach a source's backend may take.
     source_connect_timeout: float = CONNECT_TIMEOUT
 
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..registry import TextEnum, dataclass_from_row, utcnow_iso
+from ..registry import TextEnum, dataclass_from_row, first_row, utcnow_iso
 
 
 class ImportStatus(TextEnum):
@@ -74,11 +74,9 @@ class ImportStore:
         )
 
     async def get(self, job_id: str) -> ImportJob | None:
-        rows = await self.db.execute(
-            "SELECT * FROM files_imports WHERE id = ?", [job_id]
+        return await first_row(
+            self.db, ImportJob, "SELECT * FROM files_imports WHERE id = ?", [job_id]
         )
-        row = rows.first()
-        return ImportJob.from_row(row) if row else None
 
     async def unfinished(self) -> list[ImportJob]:
         rows = await self.db.execute(

@@ -33,6 +33,7 @@ from .store import (
     RUNNING,
     Batch,
     SyncJob,
+    SyncStatus,
     SyncStore,
 )
 
@@ -63,7 +64,7 @@ class SyncProgress:
     source_slug: str
     job_id: str | None = None
     resumed: bool = False
-    status: str = RUNNING
+    status: SyncStatus = RUNNING
     listing_done: bool = False
     ordered: bool = True
     error: str | None = None

@@ -14,13 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from ..base import FileMetadata
-from ..registry import utcnow_iso
+from ..registry import TextEnum, first_row, utcnow_iso
 from .pages import ExistingFile, NewFile, compare, insert_new
 
-RUNNING = "running"
-FINISHED = "finished"
-INTERRUPTED = "interrupted"
-FAILED = "failed"
+
+class SyncStatus(TextEnum):
+    """Where a sync job stands (column ``status``)."""
+
+    RUNNING = "running"  # one per source at most (a partial unique index)
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # stopped or its process died: resumable
+    FAILED = "failed"
+
+
+RUNNING = SyncStatus.RUNNING
+FINISHED = SyncStatus.FINISHED
+INTERRUPTED = SyncStatus.INTERRUPTED
+FAILED = SyncStatus.FAILED
 COUNTERS = ("seen", "registered", "updated", "skipped", "missing", "removed")
 
 
@@ -42,7 +52,7 @@ class SyncJob:
     source_slug: str
     prefix: str
     prune: bool
-    status: str
+    status: SyncStatus
     owner: str | None
     actor_id: str | None
     cursor: str | None
@@ -65,6 +75,7 @@ class SyncJob:
         values = dict(row)
         for key in ("prune", "listing_done", "ordered"):
             values[key] = bool(values[key])
+        values["status"] = SyncStatus(values["status"])
         return cls(**{f.name: values[f.name] for f in fields(cls)})
 
     def counters(self) -> dict[str, int]:
@@ -126,8 +137,8 @@ class SyncStore:
             with conn:
                 row = conn.execute(
                     "SELECT * FROM files_sync_jobs WHERE source_slug = ? "
-                    "AND status = 'running'",
-                    [source_slug],
+                    "AND status = ?",
+                    [source_slug, RUNNING],
                 ).fetchone()
                 candidate = None
                 if row is not None:
@@ -138,36 +149,40 @@ class SyncStore:
                 else:
                     row = conn.execute(
                         "SELECT * FROM files_sync_jobs WHERE source_slug = ? "
-                        "AND status = 'interrupted' "
-                        "ORDER BY created_at DESC LIMIT 1",
-                        [source_slug],
+                        "AND status = ? ORDER BY created_at DESC LIMIT 1",
+                        [source_slug, INTERRUPTED],
                     ).fetchone()
                     candidate = SyncJob.from_row(row) if row else None
                 if candidate is not None:
                     if candidate.prefix == prefix and candidate.prune == prune:
                         conn.execute(
-                            "UPDATE files_sync_jobs SET status = 'running', "
+                            "UPDATE files_sync_jobs SET status = ?, "
                             "owner = ?, heartbeat_at = ?, "
                             "error = NULL WHERE id = ?",
-                            [owner, time.time(), candidate.id],
+                            [RUNNING, owner, time.time(), candidate.id],
                         )
                         return candidate.id, True
                     # A different sync was asked for: that one is abandoned.
                     conn.execute(
-                        "UPDATE files_sync_jobs SET status = 'failed', "
-                        "error = 'Abandoned: a sync with other options started', "
+                        "UPDATE files_sync_jobs SET status = ?, error = ?, "
                         "finished_at = ? WHERE id = ?",
-                        [now, candidate.id],
+                        [
+                            FAILED,
+                            "Abandoned: a sync with other options started",
+                            now,
+                            candidate.id,
+                        ],
                     )
                 conn.execute(
                     "INSERT INTO files_sync_jobs (id, source_slug, prefix, prune, "
                     "status, owner, actor_id, heartbeat_at, created_at) "
-                    "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         job_id,
                         source_slug,
                         prefix,
                         int(prune),
+                        RUNNING,
                         owner,
                         actor_id,
                         time.time(),
@@ -183,36 +198,32 @@ class SyncStore:
         return job, resumed
 
     async def get(self, job_id: str) -> SyncJob | None:
-        rows = await self.db.execute(
-            "SELECT * FROM files_sync_jobs WHERE id = ?", [job_id]
+        return await first_row(
+            self.db, SyncJob, "SELECT * FROM files_sync_jobs WHERE id = ?", [job_id]
         )
-        row = rows.first()
-        return SyncJob.from_row(row) if row else None
 
     async def latest(self, source_slug: str) -> SyncJob | None:
-        rows = await self.db.execute(
+        return await first_row(
+            self.db,
+            SyncJob,
             "SELECT * FROM files_sync_jobs WHERE source_slug = ? "
-            "ORDER BY (status = 'running') DESC, created_at DESC LIMIT 1",
-            [source_slug],
+            "ORDER BY (status = ?) DESC, created_at DESC LIMIT 1",
+            [source_slug, RUNNING],
         )
-        row = rows.first()
-        return SyncJob.from_row(row) if row else None
 
     async def finish(
-        self, job_id: str, owner: str, status: str, error: str | None = None
+        self, job_id: str, owner: str, status: SyncStatus, error: str | None = None
     ) -> None:
         await self.db.execute_write(
             "UPDATE files_sync_jobs SET status = ?, error = ?, finished_at = ?, "
-            "heartbeat_at = ? WHERE id = ? AND owner = ? "
-            "AND status = 'running'",
-            [status, error, utcnow_iso(), time.time(), job_id, owner],
+            "heartbeat_at = ? WHERE id = ? AND owner = ? AND status = ?",
+            [status, error, utcnow_iso(), time.time(), job_id, owner, RUNNING],
         )
 
     async def running_owned_by(self, owner_prefix: str) -> list[SyncJob]:
         rows = await self.db.execute(
-            "SELECT * FROM files_sync_jobs WHERE status = 'running' "
-            "AND owner LIKE ? || '%'",
-            [owner_prefix],
+            "SELECT * FROM files_sync_jobs WHERE status = ? AND owner LIKE ? || '%'",
+            [RUNNING, owner_prefix],
         )
         return [SyncJob.from_row(row) for row in rows]
 
@@ -306,7 +317,7 @@ class SyncStore:
                         updated = updated + ?, skipped = skipped + ?,
                         missing = missing + ?, removed = removed + ?,
                         heartbeat_at = ?
-                    WHERE id = ? AND owner = ? AND status = 'running'
+                    WHERE id = ? AND owner = ? AND status = ?
                     """,
                     [
                         batch.cursor,
@@ -323,6 +334,7 @@ class SyncStore:
                         time.time(),
                         job_id,
                         owner,
+                        RUNNING,
                     ],
                 )
                 if cursor.rowcount != 1:

@@ -29,7 +29,7 @@ def job_json(datasette, job: SyncJob | None, live=None) -> dict | None:
         "id": job.id,
         "source": job.source_slug,
         "status": job.status,
-        "finished": job.status != "running",
+        "finished": job.status != RUNNING,
         "prefix": job.prefix,
         "prune": job.prune,
         "listing_done": job.listing_done,
