@@ -387,14 +387,22 @@ class FilesystemStorage(Storage):
             # No other writer uses this path: names carry a fresh ULID.
             await _run(_move_into_place, temp, full)
         except BaseException as ex:
-            # Worker threads may still be using fd: let them finish first.
+            # Worker threads may still be using fd: let them finish first,
+            # even if cancelled again meanwhile (a shutdown): closing fd
+            # under a running write, or not closing it at all, is worse.
             busy = [
                 asyncio.wrap_future(call)
                 for call in (*writing, flushing)
                 if call is not None and not call.done()
             ]
+            cancelled_again = None
             if busy:
-                await asyncio.wait(busy)
+                waiting = asyncio.ensure_future(asyncio.wait(busy))
+                while not waiting.done():
+                    try:
+                        await asyncio.shield(waiting)
+                    except asyncio.CancelledError as again:
+                        cancelled_again = again
                 for waited in busy:
                     if not waited.cancelled():
                         waited.exception()  # seen: this upload fails anyway
@@ -404,6 +412,8 @@ class FilesystemStorage(Storage):
                 os.unlink(temp)
             except FileNotFoundError:
                 pass
+            if cancelled_again is not None:
+                raise cancelled_again from ex
             if isinstance(ex, OSError):
                 raise self._write_error(ex) from ex
             raise

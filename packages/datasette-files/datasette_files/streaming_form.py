@@ -131,7 +131,8 @@ class StreamingForm:
         self.events: deque = deque()
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
-        self._header_field = b""
+        self._header_field = bytearray()
+        self._header_value = bytearray()
         self._headers: dict[bytes, bytes] = {}
         self._part_name = ""
         self._part_is_file = False
@@ -143,6 +144,7 @@ class StreamingForm:
                 "on_part_begin": self._on_part_begin,
                 "on_header_field": self._on_header_field,
                 "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
                 "on_headers_finished": self._on_headers_finished,
                 "on_part_data": self._on_part_data,
                 "on_part_end": self._on_part_end,
@@ -154,15 +156,20 @@ class StreamingForm:
 
     def _on_part_begin(self):
         self._headers = {}
-        self._header_field = b""
         self._field_value = bytearray()
 
+    # A header's name and value arrive in pieces when a body chunk ends
+    # inside them: each is whole only at the header's end.
     def _on_header_field(self, data, start, end):
-        self._header_field = data[start:end].lower()
+        self._header_field += data[start:end]
 
     def _on_header_value(self, data, start, end):
-        key = self._header_field
-        self._headers[key] = self._headers.get(key, b"") + data[start:end]
+        self._header_value += data[start:end]
+
+    def _on_header_end(self):
+        self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
+        self._header_field = bytearray()
+        self._header_value = bytearray()
 
     def _on_headers_finished(self):
         _, options = parse_options_header(

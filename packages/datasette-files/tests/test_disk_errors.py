@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import shutil
+import threading
 
 import pytest
 from datasette_files import filesystem
@@ -80,3 +82,51 @@ async def test_a_storage_refusing_the_size_mid_stream_is_a_413(
     # The token is usable again, as after any failed send.
     monkeypatch.undo()
     assert (await api.send(ds, "files", token, b"0123456789")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_an_upload_cancelled_twice_still_closes_and_removes_its_temp_file(
+    tmp_path, monkeypatch
+):
+    # Cancelled while a worker thread writes, the upload waits for that
+    # write before closing the file; cancelled again during that wait (a
+    # server shutting down), it used to give up: the file descriptor stayed
+    # open for good and the temp file stayed on disk.
+    storage = filesystem.FilesystemStorage()
+    await storage.configure({"root": str(tmp_path / "files")}, None)
+    real_pwritev = os.pwritev
+    writing, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def pwritev(fd, buffers, offset):
+        seen.setdefault("file", (fd, os.fstat(fd).st_ino))
+        writing.set()
+        release.wait()
+        return real_pwritev(fd, buffers, offset)
+
+    monkeypatch.setattr(filesystem.os, "pwritev", pwritev)
+
+    async def chunks():
+        while True:
+            yield b"x" * 1024 * 1024
+
+    loop = asyncio.get_running_loop()
+    upload = asyncio.ensure_future(storage.receive_upload("a/b.bin", chunks(), None))
+    await loop.run_in_executor(None, writing.wait)
+    upload.cancel()
+    # One turn of the loop: the first cancellation reaches the cleanup, which
+    # waits for the write.
+    await asyncio.sleep(0)
+    upload.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+
+    assert os.listdir(tmp_path / "files") == []
+    fd, inode = seen["file"]
+    try:
+        still_open = os.fstat(fd).st_ino == inode
+    except OSError:
+        still_open = False
+    assert not still_open

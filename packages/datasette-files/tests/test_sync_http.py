@@ -210,3 +210,48 @@ async def test_a_finished_sync_sends_files_sync_with_its_counts(ds, shelf):
         "skipped": 0,
         "seen": 2500,
     }
+
+
+@pytest.mark.parametrize("prune", [True, False])
+async def test_an_upload_completed_during_a_sync_is_not_gone(
+    make_ds, api, upload, monkeypatch, prune
+):
+    # The upload was pending when the sync began (its path is left out of
+    # the listing), and it completes while the listing runs: its row is
+    # then in the registry but in no page, which is what a gone file looks
+    # like. A prune deleted the new file's row.
+    from datasette_files.filesystem import FilesystemStorage
+    from datasette_files.state import get_state
+    from datasette_files.sync.engine import SyncEngine, SyncOptions
+    from datasette_files.sync.store import SyncStore
+
+    ds = await make_ds()
+    await upload(ds, "files", "earlier.txt", b"earlier")
+    token = (await api.prepare(ds, "files", "late.txt", 4)).json()["upload_token"]
+    assert (await api.send(ds, "files", token, b"late")).status_code == 200
+
+    list_files = FilesystemStorage.list_files
+    completed = []
+
+    async def list_then_complete(self, prefix="", cursor=None, limit=100):
+        page = await list_files(self, prefix, cursor, limit)
+        if not completed:
+            completed.append(await api.complete(ds, "files", token))
+        return page
+
+    monkeypatch.setattr(FilesystemStorage, "list_files", list_then_complete)
+    state = get_state(ds)
+    engine = SyncEngine(
+        SyncStore(state.registry.db),
+        "files",
+        await state.storage_for("files"),
+        SyncOptions(prune=prune),
+        owner="test",
+    )
+    progress = await engine.run()
+
+    assert completed[0].status_code == 201, completed[0].text
+    late = completed[0].json()["file"]
+    assert (progress.missing, progress.removed) == (0, 0)
+    response = await ds.client.get(late["url"] + ".json", actor=ALICE)
+    assert response.status_code == 200, response.text

@@ -154,6 +154,7 @@ class SyncEngine:
         self.progress = SyncProgress(source_slug)
         self.stopping = asyncio.Event()
         self._sniffing = asyncio.Semaphore(SNIFF_CONCURRENCY)
+        self._looking = asyncio.Semaphore(SNIFF_CONCURRENCY)
 
     def stop(self) -> None:
         """Stop after the batch being written (Ctrl-C, shutdown)."""
@@ -246,7 +247,7 @@ class SyncEngine:
                 )
                 if not gone:
                     break
-                batch = self._missing_batch(gone, last_path)
+                batch = await self._missing_batch(gone)
                 await self._apply(job, batch)
                 last_path = batch.last_path
                 if self.stopping.is_set():
@@ -312,9 +313,18 @@ class SyncEngine:
             batch.ordered = self.progress.ordered = False
         missing_range = None
         if batch.ordered:
-            missing_range = (prefix, last_path, paths[-1])
-            batch.last_path = paths[-1]
+            # The range ends at the page's last object, counting those left
+            # out of the comparison (a pending upload's): one the storage
+            # lists is not gone, even if it was registered meanwhile.
+            end = max(
+                paths[-1], files[-1].path if files[-1].path.startswith(prefix) else ""
+            )
+            missing_range = (prefix, last_path, end)
+            batch.last_path = end
         to_check, gone = await self.store.compare_page(self.slug, listed, missing_range)
+        if len(listed) < len(files):
+            present = {f.path for f in files}
+            gone = [e for e in gone if e.path not in present]
         # What the registry matched and SQLite found unchanged.
         batch.skipped += len(listed) - len(to_check)
         needs_type = []
@@ -346,26 +356,40 @@ class SyncEngine:
                 batch.stamped.append((current.id, metadata))
                 batch.skipped += 1
         if batch.ordered:
-            self._missing(batch, gone)
+            await self._missing(batch, gone)
         if needs_type and not self.options.dry_run:
             await asyncio.gather(*(self._sniff(new) for new in needs_type))
         return batch
 
-    def _missing(self, batch: Batch, gone: list[ExistingFile]) -> None:
+    async def _missing(self, batch: Batch, gone: list[ExistingFile]) -> None:
+        if self.options.prune and gone:
+            # An upload completed after its place in the listing went by is
+            # registered but was never listed: look again before removing.
+            still_gone = await asyncio.gather(*(self._gone(e.path) for e in gone))
+            gone = [e for e, really in zip(gone, still_gone, strict=True) if really]
         batch.missing += len(gone)
         if self.options.prune:
             batch.removed.extend(e.id for e in gone)
         room = MISSING_PATHS_REPORTED - len(self.progress.missing_paths)
         self.progress.missing_paths.extend(e.path for e in gone[: max(room, 0)])
 
-    def _missing_batch(self, gone: list[ExistingFile], last_path) -> Batch:
+    async def _missing_batch(self, gone: list[ExistingFile]) -> Batch:
         batch = Batch(
             last_path=gone[-1].path,
             listing_done=True,
             ordered=True,
         )
-        self._missing(batch, gone)
+        await self._missing(batch, gone)
         return batch
+
+    async def _gone(self, path: str) -> bool:
+        """Whether the storage has no object at ``path`` (asked again)."""
+        async with self._looking:
+            try:
+                return await self.storage.get_file_metadata(path) is None
+            except Exception as ex:  # noqa: BLE001 - not known gone: kept
+                log.info("datasette-files: could not look up %s: %s", path, ex)
+                return False
 
     async def _sniff(self, new: NewFile) -> None:
         async with self._sniffing:
