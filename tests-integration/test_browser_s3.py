@@ -159,7 +159,9 @@ def test_a_part_refused_every_time_fails_the_upload_cleanly(
     # runs out of attempts while they are still sending, however slow the
     # machine: those must be stopped when the upload fails.
     held = []
-    page.route(re.compile(r"[?&]partNumber=[13-9](&|$)"), lambda route: held.append(route))
+    page.route(
+        re.compile(r"[?&]partNumber=[13-9](&|$)"), lambda route: held.append(route)
+    )
     upload = uploads(page)
 
     upload.pick([path])
