@@ -33,7 +33,7 @@ done
 if ! command -v uv >/dev/null 2>&1; then
     python3 -m pip install --quiet uv
 fi
-uv sync --all-packages --quiet
+UV_COMPILE_BYTECODE=1 uv sync --all-packages --quiet  # bytecode: quicker starts
 
 mkdir -p dev-data/seaweedfs dev-data/uploads
 WEED_LOG="dev-data/seaweedfs.log"
