@@ -182,7 +182,10 @@ async def brokered_ds(seaweedfs, tmp_path, monkeypatch):
     from a broker that is down at startup. ``clock.advance(seconds)`` moves
     the sources' clock (retry interval) without waiting."""
     seaweedfs.make_bucket(BUCKET)
-    now = [time.monotonic()]
+    # A whole number: (t + 30) - t is exactly 30 only where t's float has
+    # room for it; at a real monotonic reading like 4046.504325538 it can
+    # come out as 29.999999999999545, and the retry interval "is not up".
+    now = [1000.0]
     monkeypatch.setattr(sources, "time", SimpleNamespace(monotonic=lambda: now[0]))
     clock = SimpleNamespace(
         advance=lambda seconds: now.__setitem__(0, now[0] + seconds)
