@@ -8,8 +8,8 @@ import math
 import os
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from functools import lru_cache
 from stat import S_ISREG
@@ -25,6 +25,7 @@ from .base import (
     StorageUnavailable,
     safe_join,
 )
+from .batched_writes import BUFFERS, Batches, finished, submit, write_all
 from .filenames import guess_content_type
 from .settings import int_setting
 
@@ -36,14 +37,8 @@ TEMP_PREFIX = ".datasette-files-tmp-"
 CONFIG_KEYS = {"root", "max_file_size"}
 
 
-# Proxied uploads arrive in small chunks; they are written in batches of
-# this size (see _Batches).
-WRITE_BATCH = 4 * 1024 * 1024
-MAX_IOVECS = 512  # well under IOV_MAX (1024 on Linux)
-# Batches in memory at once: one filling, the others being written. Two
-# leave the event loop waiting whenever a worker thread is slow to get the
-# CPU or the GIL back (about one batch in ten, measured on a busy machine).
-BUFFERS = 3
+# An fdatasync() every this many bytes, beside the writes, so the final
+# fsync() has little left to flush.
 FLUSH_EVERY = 64 * 1024 * 1024
 
 
@@ -69,117 +64,6 @@ def _utc_seconds(timestamp: int) -> tuple[str, int]:
 
 def _run(func, *args):
     return asyncio.get_running_loop().run_in_executor(None, func, *args)
-
-
-_writer: ThreadPoolExecutor | None = None
-
-
-def _submit(func, *args) -> Future:
-    """Start a thread call whose end the event loop hears of only if it asks.
-
-    ``run_in_executor`` wakes the loop as each call ends (a write to its
-    self-pipe, the worker thread taking the GIL again to do it); an upload
-    mostly finds its last batch written by the time the next one is full,
-    and then nothing needs to wake it.
-    """
-    global _writer
-    if _writer is None:
-        _writer = ThreadPoolExecutor(thread_name_prefix="datasette-files-write")
-    return _writer.submit(func, *args)
-
-
-async def _finished(call: Future) -> None:
-    """Wait for ``call``; raise its error.
-
-    A cancelled wait cancels ``call`` only if no thread has started it: one
-    already running goes on (a thread cannot be stopped), and is then not
-    done, which is what the cleanup that follows looks at.
-    """
-    if not call.done():
-        await asyncio.wrap_future(call)
-    call.result()
-
-
-def _write_all(fd: int, chunks: list, offset: int) -> None:
-    """Write every chunk, in order, at ``offset``, finishing any partial
-    pwritev() by hand. Explicit offsets let batches be written by two
-    threads at once."""
-    if not chunks:
-        return
-    written = os.pwritev(fd, chunks, offset)
-    total = sum(len(chunk) for chunk in chunks)
-    if written < total:
-        rest = memoryview(b"".join(chunks))[written:]
-        while rest:
-            step = os.pwrite(fd, rest, offset + written)
-            rest, written = rest[step:], written + step
-
-
-class _Batches:
-    """An upload's chunks gathered into writes of ``WRITE_BATCH`` bytes.
-
-    The first batch is the chunks themselves, written with one pwritev() and
-    no copy: most uploads end there. After it, chunks are copied into
-    ``BUFFERS`` buffers used in turn (one filling while the others are
-    written) and each is let go as soon as it is copied. Holding a batch of
-    chunks until it is written and then freeing them together hands
-    megabytes back to the C heap at once, which returns them to the kernel;
-    the next chunks then fault that memory in again page by page: about
-    100,000 page faults per GiB measured, costing more than the copy into
-    memory that stays mapped.
-    """
-
-    def __init__(self):
-        # The first batch, until it is full; then None.
-        self.chunks: list | None = []
-        self.batched = 0
-        self.buffers: list[memoryview] = []
-        self.turn = 0
-        self.filled = 0
-
-    def add(self, chunk: bytes) -> Iterator[list]:
-        """Take ``chunk``; yield each batch it fills, as a list of buffers.
-
-        Before this resumes after a yield, the batch yielded ``BUFFERS - 1``
-        yields earlier must have been written: its buffer is the one filled
-        next.
-        """
-        if self.chunks is not None:
-            self.chunks.append(chunk)
-            self.batched += len(chunk)
-            if self.batched >= WRITE_BATCH or len(self.chunks) >= MAX_IOVECS:
-                chunks, self.chunks = self.chunks, None
-                yield chunks
-            return
-        size = len(chunk)
-        end = self.filled + size
-        if end < WRITE_BATCH and self.turn < len(self.buffers):  # it fits
-            self.buffers[self.turn][self.filled : end] = chunk
-            self.filled = end
-            return
-        rest = memoryview(chunk)
-        while True:
-            if self.turn == len(self.buffers):
-                # Allocated as the upload grows to need it.
-                self.buffers.append(memoryview(bytearray(WRITE_BATCH)))
-            buffer = self.buffers[self.turn]
-            room = WRITE_BATCH - self.filled
-            if len(rest) < room:
-                break
-            buffer[self.filled :] = rest[:room]
-            rest = rest[room:]
-            self.turn, self.filled = (self.turn + 1) % BUFFERS, 0
-            yield [buffer]
-        buffer[self.filled : self.filled + len(rest)] = rest
-        self.filled += len(rest)
-
-    def last(self) -> list:
-        """What is left to write once the stream has ended."""
-        if self.chunks is not None:
-            return self.chunks
-        if not self.filled:
-            return []
-        return [self.buffers[self.turn][: self.filled]]
 
 
 def _move_into_place(temp: str, full: str) -> None:
@@ -341,7 +225,7 @@ class FilesystemStorage(Storage):
         except OSError as ex:
             raise self._write_error(ex) from ex
         size = 0
-        batches = _Batches()
+        batches = Batches()
         # Up to BUFFERS - 1 batches are written by worker threads while the
         # next one arrives. Every thread call on fd is in `writing` until it
         # is done: the cleanup below must wait for those still running
@@ -354,33 +238,33 @@ class FilesystemStorage(Storage):
         try:
             async for chunk in stream:
                 for batch in batches.add(chunk):
-                    writing.append(_submit(_write_all, fd, batch, size))
+                    writing.append(submit(write_all, fd, batch, size))
                     batched = sum(len(buffer) for buffer in batch)
                     size += batched
                     unflushed += batched
                     # The buffer filled next must be written first.
                     if len(writing) >= BUFFERS:
-                        await _finished(writing[0])
+                        await finished(writing[0])
                         writing.popleft()
                     if unflushed >= FLUSH_EVERY and (
                         flushing is None or flushing.done()
                     ):
                         if flushing is not None:
                             flushing.result()  # raise its error
-                        flushing = _submit(os.fdatasync, fd)
+                        flushing = submit(os.fdatasync, fd)
                         unflushed = 0
             last = batches.last()
             if last:
-                writing.append(_submit(_write_all, fd, last, size))
+                writing.append(submit(write_all, fd, last, size))
                 size += sum(len(buffer) for buffer in last)
             while writing:
-                await _finished(writing[0])
+                await finished(writing[0])
                 writing.popleft()
             if flushing is not None:
-                await _finished(flushing)
+                await finished(flushing)
                 flushing = None
-            writing.append(_submit(os.fsync, fd))
-            await _finished(writing[0])
+            writing.append(submit(os.fsync, fd))
+            await finished(writing[0])
             writing.popleft()
             os.close(fd)
             fd = None

@@ -14,6 +14,7 @@ from datasette.plugins import pm
 from datasette.utils import StartupError
 from datasette_files import filesystem, hashing
 from datasette_files.base import FileMetadata, StorageCapabilities
+from datasette_files.batched_writes import WRITE_BATCH
 from datasette_files.state import get_state
 from testkit import ALICE
 
@@ -154,7 +155,7 @@ async def test_many_tiny_chunks_are_written_in_order(tmp_path):
 
 @pytest.mark.asyncio
 async def test_big_chunks_span_several_batches(tmp_path):
-    data = os.urandom(3 * filesystem.WRITE_BATCH + 12345)
+    data = os.urandom(3 * WRITE_BATCH + 12345)
     assert await stored_bytes(tmp_path, chunks_of(data, 1024 * 1024)) == data
 
 
@@ -162,8 +163,8 @@ async def test_big_chunks_span_several_batches(tmp_path):
 async def test_chunks_larger_than_a_batch_fill_the_buffers_in_turn(tmp_path):
     # After the first batch, chunks are copied into two buffers used in
     # turn; a chunk of 2.5 batches fills one, the other, then the first.
-    sizes = [1000, filesystem.WRITE_BATCH, 5 * filesystem.WRITE_BATCH // 2, 7, 3]
-    data = os.urandom(sum(sizes) + filesystem.WRITE_BATCH - 1)
+    sizes = [1000, WRITE_BATCH, 5 * WRITE_BATCH // 2, 7, 3]
+    data = os.urandom(sum(sizes) + WRITE_BATCH - 1)
     sizes.append(len(data) - sum(sizes))
 
     async def uneven():
@@ -185,7 +186,7 @@ async def test_a_short_writev_is_finished(tmp_path, monkeypatch):
         return real_pwritev(fd, [data[: max(1, len(data) // 2)]], offset)
 
     monkeypatch.setattr(filesystem.os, "pwritev", half_pwritev)
-    data = os.urandom(2 * filesystem.WRITE_BATCH + 99)
+    data = os.urandom(2 * WRITE_BATCH + 99)
     assert await stored_bytes(tmp_path, chunks_of(data, 65536)) == data
 
 
@@ -195,7 +196,7 @@ async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkey
     # file descriptor must stay open until that thread is done with it.
     started, release = threading.Event(), threading.Event()
     fd_open_after_write = []
-    real_write_all = filesystem._write_all
+    real_write_all = filesystem.write_all
 
     def blocking_write_all(fd, chunks, offset):
         started.set()
@@ -208,12 +209,12 @@ async def test_a_cancelled_upload_waits_for_the_write_in_flight(tmp_path, monkey
         fd_open_after_write.append(True)
         real_write_all(fd, chunks, offset)
 
-    monkeypatch.setattr(filesystem, "_write_all", blocking_write_all)
+    monkeypatch.setattr(filesystem, "write_all", blocking_write_all)
     storage = filesystem.FilesystemStorage()
     await storage.configure({"root": str(tmp_path)}, None)
-    data = os.urandom(2 * filesystem.WRITE_BATCH)
+    data = os.urandom(2 * WRITE_BATCH)
     task = asyncio.ensure_future(
-        storage.receive_upload("f.bin", chunks_of(data, filesystem.WRITE_BATCH), "x/y")
+        storage.receive_upload("f.bin", chunks_of(data, WRITE_BATCH), "x/y")
     )
     try:
         assert await asyncio.to_thread(started.wait, 10)
@@ -258,9 +259,9 @@ async def test_large_uploads_are_flushed_to_disk_as_they_arrive(tmp_path, monkey
         flushed.append(os.fstat(fd).st_size)
         real_fdatasync(fd)
 
-    monkeypatch.setattr(filesystem, "FLUSH_EVERY", filesystem.WRITE_BATCH)
+    monkeypatch.setattr(filesystem, "FLUSH_EVERY", WRITE_BATCH)
     monkeypatch.setattr(filesystem.os, "fdatasync", fdatasync)
-    data = os.urandom(6 * filesystem.WRITE_BATCH + 7)
+    data = os.urandom(6 * WRITE_BATCH + 7)
     assert await stored_bytes(tmp_path, chunks_of(data, 1024 * 1024)) == data
     # Flushes happened during the upload, not only at the end.
     assert flushed and min(flushed) < len(data)

@@ -46,7 +46,7 @@ PAGE_SIZE = 5000
 FIRST_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 10_000
 SNIFF_BYTES = 512
-SNIFF_CONCURRENCY = 8
+FILE_READS_AT_ONCE = 8
 
 
 @dataclass
@@ -153,8 +153,8 @@ class SyncEngine:
         self.on_finish = on_finish
         self.progress = SyncProgress(source_slug)
         self.stopping = asyncio.Event()
-        self._sniffing = asyncio.Semaphore(SNIFF_CONCURRENCY)
-        self._looking = asyncio.Semaphore(SNIFF_CONCURRENCY)
+        # Reads of single files (sniffing, looking one up again), a few at once.
+        self._file_reads = asyncio.Semaphore(FILE_READS_AT_ONCE)
 
     def stop(self) -> None:
         """Stop after the batch being written (Ctrl-C, shutdown)."""
@@ -384,7 +384,7 @@ class SyncEngine:
 
     async def _gone(self, path: str) -> bool:
         """Whether the storage has no object at ``path`` (asked again)."""
-        async with self._looking:
+        async with self._file_reads:
             try:
                 return await self.storage.get_file_metadata(path) is None
             except Exception as ex:  # noqa: BLE001 - not known gone: kept
@@ -392,7 +392,7 @@ class SyncEngine:
                 return False
 
     async def _sniff(self, new: NewFile) -> None:
-        async with self._sniffing:
+        async with self._file_reads:
             try:
                 head = await self.storage.read_bytes(new.path, SNIFF_BYTES)
             except Exception as ex:  # noqa: BLE001 - the type stays unknown
