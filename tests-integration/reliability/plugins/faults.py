@@ -19,7 +19,7 @@ import threading
 import time
 from types import SimpleNamespace
 
-from datasette_files import filesystem, uploads
+from datasette_files import batched_writes, filesystem, uploads
 
 
 def clock(path: str):
@@ -110,4 +110,8 @@ def used(directory: str) -> int:
 if os.environ.get("DATASETTE_FILES_TEST_CLOCK"):
     uploads.time = clock(os.environ["DATASETTE_FILES_TEST_CLOCK"])
 if os.environ.get("DATASETTE_FILES_TEST_DISK_QUOTA"):
-    filesystem.os = QuotaOS(int(os.environ["DATASETTE_FILES_TEST_DISK_QUOTA"]))
+    # Uploads are written by batched_writes; the rest (temp files, renames)
+    # by filesystem itself.
+    batched_writes.os = filesystem.os = QuotaOS(
+        int(os.environ["DATASETTE_FILES_TEST_DISK_QUOTA"])
+    )
